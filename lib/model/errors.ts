@@ -1,0 +1,82 @@
+// One error hierarchy for all of Realize. A `code` says what kind of failure
+// it is (for exit statuses, retries and the wire); the message is for people.
+
+export type ErrorCode =
+  | 'usage' // bad arguments or input from the user
+  | 'config' // malformed or inconsistent configuration
+  | 'auth' // key refused, unknown peer, arena not granted
+  | 'network' // connection refused, dropped, timed out: worth retrying
+  | 'protocol' // corrupt or oversized frame, version mismatch
+  | 'path' // a path or range refused by validation
+  | 'not_found' // file or arena absent
+  | 'io' // disk error
+  | 'no_space' // destination disk full
+  | 'conflict' // both sides changed
+  | 'verify' // a hash did not match
+  | 'timeout' // --max-duration exceeded
+  | 'interrupted' // SIGINT / SIGTERM
+  | 'not_implemented';
+
+export class RealizeError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = 'RealizeError';
+  }
+}
+
+/** Errors worth retrying with backoff: the network, never auth, requests or disks. */
+export function isRetryable(err: unknown): boolean {
+  return err instanceof RealizeError && err.code === 'network';
+}
+
+const NODE_ERRNO: Record<string, ErrorCode> = {
+  ENOSPC: 'no_space',
+  EDQUOT: 'no_space',
+  ENOENT: 'not_found',
+  ECONNREFUSED: 'network',
+  ECONNRESET: 'network',
+  EPIPE: 'network',
+  ETIMEDOUT: 'network',
+  EHOSTUNREACH: 'network',
+  ENETUNREACH: 'network',
+  EADDRINUSE: 'usage',
+};
+
+const ERRNO_TEXT: Record<string, string> = {
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded',
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EISDIR: 'is a directory',
+  ENOTDIR: 'not a directory',
+  ELOOP: 'refusing to follow a symbolic link',
+  EROFS: 'read-only file system',
+  EIO: 'input/output error',
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset by peer',
+  EADDRINUSE: 'address already in use',
+};
+
+/** Turns any thrown value into a RealizeError with a one-line message. */
+export function toRealizeError(err: unknown): RealizeError {
+  if (err instanceof RealizeError) return err;
+  const e = err as (NodeJS.ErrnoException & { address?: string; port?: number }) | undefined;
+  const errno = typeof e?.code === 'string' ? e.code : undefined;
+  if (errno && (errno in NODE_ERRNO || errno in ERRNO_TEXT)) {
+    const code = NODE_ERRNO[errno] ?? 'io';
+    const what = ERRNO_TEXT[errno] ?? errno;
+    const where = e?.path ? `: ${e.path}` : e?.address ? `: ${e.address}${e.port ? ':' + e.port : ''}` : '';
+    const prefix = code === 'network' ? 'network error' : 'I/O error';
+    return new RealizeError(code, `${prefix}: ${what}${where}`, { cause: err });
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return new RealizeError('io', firstLine(message), { cause: err });
+}
+
+export function firstLine(text: string): string {
+  const line = text.split('\n').find((l) => l.trim() !== '') ?? text;
+  return line.trim();
+}

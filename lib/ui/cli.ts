@@ -1,0 +1,69 @@
+// The one place that runs a bin's clipanion commands and turns errors into a
+// single line on stderr and an exit status.
+import { readFileSync } from 'node:fs';
+import { Builtins, Cli, Command, type CommandClass } from 'clipanion';
+import { RealizeError, toRealizeError, firstLine, type ErrorCode } from '../model/errors.js';
+
+/** Exit statuses of DESIGN §2, in one table. */
+export const EXIT: Record<'ok' | 'error' | 'timeout' | 'metrics' | 'interrupted', number> = {
+  ok: 0,
+  error: 1,
+  timeout: 11,
+  metrics: 12,
+  interrupted: 20,
+};
+
+export function exitCodeFor(code: ErrorCode): number {
+  if (code === 'timeout') return EXIT.timeout;
+  if (code === 'interrupted') return EXIT.interrupted;
+  return EXIT.error;
+}
+
+export function packageVersion(): string {
+  const url = new URL('../../../package.json', import.meta.url);
+  return (JSON.parse(readFileSync(url, 'utf8')) as { version: string }).version;
+}
+
+/** Prints an error as one line, the way every bin does. */
+export function reportError(binary: string, err: unknown): number {
+  const e = toRealizeError(err);
+  process.stderr.write(`${binary}: ${firstLine(e.message)}\n`);
+  if (process.env.REALIZE_LOG === 'debug' && err instanceof Error && err.stack) {
+    process.stderr.write(err.stack + '\n');
+  }
+  return exitCodeFor(e.code);
+}
+
+/** Base of every Realize command: `run()` returns the exit status; errors become one line. */
+export abstract class RealizeCommand extends Command {
+  abstract run(): Promise<number>;
+  async execute(): Promise<number> {
+    try {
+      return await this.run();
+    } catch (err) {
+      return reportError(this.cli.binaryName, err);
+    }
+  }
+}
+
+export function notImplemented(feature: string): never {
+  throw new RealizeError('not_implemented', `${feature}: not implemented yet`);
+}
+
+export async function runCli(binaryName: string, commands: CommandClass[], argv = process.argv.slice(2)): Promise<void> {
+  const cli = new Cli({ binaryName, binaryLabel: binaryName, binaryVersion: packageVersion(), enableCapture: false, enableColors: process.stdout.isTTY === true });
+  for (const c of commands) cli.register(c);
+  cli.register(Builtins.HelpCommand);
+  cli.register(Builtins.VersionCommand);
+  let command: Command;
+  try {
+    command = cli.process(argv);
+  } catch (err) {
+    // Usage errors from clipanion: one line, plus a hint.
+    process.stderr.write(`${binaryName}: ${firstLine(err instanceof Error ? err.message : String(err))}\n`);
+    process.stderr.write(`Try '${binaryName} --help'.\n`);
+    process.exitCode = EXIT.error;
+    return;
+  }
+  process.exitCode = await cli.run(command);
+}
