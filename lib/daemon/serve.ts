@@ -1,0 +1,124 @@
+// realize-serve's work: serve this peer's arenas to configured peers over SSH
+// (listening mode) or to one caller over stdin/stdout (--stdio). Composes the
+// Real (lib/storage), the protocol and the transports; the bin only parses
+// arguments and handles signals.
+import { hostname } from 'node:os';
+import type { Duplex } from 'node:stream';
+import type { Address } from '../model/address.js';
+import { RealizeError } from '../model/errors.js';
+import type { Logger } from '../model/log.js';
+import type { Config } from '../config/index.js';
+import { loadConfig } from '../config/index.js';
+import { formatSize } from '../model/units.js';
+import { RealStore } from '../storage/real.js';
+import { realizeHandler, type ServiceEvent } from '../protocol/realize-service.js';
+import { Session } from '../protocol/session.js';
+import { startSshServer, type SshServer } from '../transport/ssh-server.js';
+import { stdioStream } from '../transport/stdio.js';
+import { checkArenaRoot } from '../storage/resolve.js';
+
+export interface Daemon {
+  address(): Address;
+  /** Re-reads the config: new connections see new peers, keys and arenas. */
+  reload(): Promise<void>;
+  /** Stops listening, lets in-flight requests finish, closes every session. */
+  stop(): Promise<void>;
+}
+
+export interface DaemonOptions {
+  configPath?: string;
+  listen?: Address;
+  log: Logger;
+}
+
+/** The arenas of the config that have a directory here, as a store. */
+function storeOf(config: Config): RealStore {
+  const roots = new Map<string, string>();
+  for (const a of config.arenas.values()) if (a.path) roots.set(a.name, a.path);
+  return new RealStore(roots);
+}
+
+function logChange(log: Logger, peer: string) {
+  return (e: ServiceEvent) => {
+    if (e.method === 'finish') log.info(`final ${e.arena}/${e.path} ${formatSize(e.size ?? 0)} ${e.root ? 'BLAKE3 ' + e.root + ' ' : ''}by ${peer}`);
+    else log.info(`deleted ${e.arena}/${e.path} by ${peer}`);
+  };
+}
+
+export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
+  const { log } = opts;
+  let config = await loadConfig({ path: opts.configPath, requireFile: true });
+  if (!config.localKey) throw new RealizeError('config', `${config.file}: privkey is not set; create a key with 'realize-serve keygen FILE' and name it in privkey`);
+  let store = storeOf(config);
+  const sessions = new Set<Session>();
+  const self = config.selfName ?? hostname();
+
+  for (const a of config.arenas.values()) {
+    if (a.path) await checkArenaRoot(a.name, a.path).catch((err: Error) => log.warn(err.message));
+  }
+
+  const server: SshServer = await startSshServer({
+    hostKey: config.localKey.sshKey,
+    ...(opts.listen ?? config.listen),
+    log,
+    admit(blob) {
+      for (const p of config.peers.values()) if (p.publicKey.blob.equals(blob)) return { name: p.name };
+      return undefined;
+    },
+    onChannel(stream: Duplex, who) {
+      const peer = config.peers.get(who.name);
+      if (!peer) return stream.destroy();
+      const served = new Set(store.arenas());
+      const granted = new Set(peer.arenas.filter((a) => served.has(a)));
+      const session = new Session(stream, {
+        hello: { peer: self, arenas: [...granted] },
+        handler: realizeHandler(store, granted, logChange(log, who.name)),
+      });
+      sessions.add(session);
+      session.on('close', (err?: RealizeError) => {
+        sessions.delete(session);
+        if (err) log.warn(`session with ${who.name} closed: ${err.message}`);
+      });
+    },
+  });
+  const addr = server.address();
+  log.info(`listening on ${addr.host}:${addr.port} as ${self}; arenas: ${store.arenas().join(', ') || '(none)'}`);
+
+  return {
+    address: () => server.address(),
+    async reload() {
+      const next = await loadConfig({ path: opts.configPath, requireFile: true });
+      config = next;
+      store = storeOf(next);
+      log.info(`reloaded ${next.file}: ${next.peers.size} peers, arenas: ${store.arenas().join(', ') || '(none)'}`);
+    },
+    async stop() {
+      const closing = server.close();
+      await Promise.all([...sessions].map((s) => s.drain()));
+      for (const s of sessions) s.close();
+      await Promise.race([closing, new Promise((r) => setTimeout(r, 2000))]);
+    },
+  };
+}
+
+/** One session on stdin/stdout; resolves when the caller goes away. */
+export async function serveStdio(opts: { root?: string; configPath?: string; log: Logger }): Promise<void> {
+  let store: RealStore;
+  if (opts.root !== undefined) {
+    store = new RealStore(new Map([[STDIO_ARENA, opts.root]]));
+    await checkArenaRoot(STDIO_ARENA, opts.root);
+  } else {
+    store = storeOf(await loadConfig({ path: opts.configPath }));
+  }
+  const granted = new Set(store.arenas());
+  const session = new Session(stdioStream(), {
+    hello: { peer: hostname(), arenas: [...granted] },
+    handler: realizeHandler(store, granted, logChange(opts.log, 'stdio')),
+  });
+  await new Promise<void>((resolve, reject) => {
+    session.on('close', (err?: RealizeError) => (err && err.code !== 'network' ? reject(err) : resolve()));
+  });
+}
+
+/** The arena name `--stdio --root PATH` exposes its directory under. */
+export const STDIO_ARENA = 'root';

@@ -1,0 +1,88 @@
+// The file service every peer offers for its arenas (DESIGN §4,
+// RealizeService), as a TypeScript interface. The Real (lib/storage)
+// implements it on local disk; lib/protocol carries it over any byte stream;
+// lib/sync moves files between any two of them without knowing which is which.
+import type { ArenaPath } from './path.js';
+
+export interface FileEntry {
+  path: ArenaPath;
+  size: number;
+  /** Modification time in milliseconds since the epoch. */
+  mtime: number;
+  /** Inode number, so a move can check its source is still the file it hashed. */
+  ino: number;
+  /** True for a partial file (`.<name>.part`); `path` is then the final name. */
+  partial: boolean;
+}
+
+/** Which form of a file a call addresses. */
+export type FileForm = 'final' | 'partial';
+
+export interface FileHashes {
+  size: number;
+  mtime: number;
+  ino: number;
+  /** BLAKE3 root, as b3sum prints it. */
+  root: string;
+  /** One chaining value per 1 MiB block ([root] for a file of at most one block). */
+  blocks: string[];
+}
+
+/** The identity of a file version: a move deletes its source only if it still matches. */
+export interface FileIdentity {
+  size: number;
+  mtime: number;
+  ino: number;
+}
+
+export interface ListOptions {
+  /** Only files under this directory prefix. */
+  prefix?: ArenaPath;
+  /** Include partial files. */
+  partials?: boolean;
+}
+
+/** What a listing found but does not sync: counted, never followed. */
+export interface Skipped {
+  symlinks: number;
+  /** Devices, fifos, sockets. */
+  special: number;
+  emptyDirs: number;
+}
+
+export interface Listing {
+  files: FileEntry[];
+  skipped: Skipped;
+}
+
+export interface FileService {
+  /** Arenas this service exposes to its caller. */
+  arenas(): string[];
+  list(arena: string, opts?: ListOptions): Promise<Listing>;
+  /** Bytes of a range of the file (final form unless told). */
+  read(arena: string, path: ArenaPath, offset: number, length: number, form?: FileForm): Promise<Buffer>;
+  /** Writes into the partial file, then sets its size to `fileSize`. */
+  send(arena: string, path: ArenaPath, offset: number, fileSize: number, data: Buffer): Promise<void>;
+  /** Copies a range of the final file into the partial (content that did not change), setting its size to `fileSize`. */
+  reuse(arena: string, path: ArenaPath, offset: number, length: number, fileSize: number): Promise<void>;
+  /** Sets the partial's mtime (ms) and renames it to final, durably; `root` is the hash the caller verified (for logs). */
+  finish(arena: string, path: ArenaPath, mtime: number, root?: string): Promise<FileIdentity>;
+  /** Root and block hashes of the whole file. */
+  hash(arena: string, path: ArenaPath, form: FileForm): Promise<FileHashes>;
+  /** Block hashes of blocks [first, first + count) of the file. */
+  hashBlocks(arena: string, path: ArenaPath, form: FileForm, first: number, count: number): Promise<string[]>;
+  /** Rolling-hash signature of a range of the final file. */
+  signature(arena: string, path: ArenaPath, offset: number, length: number): Promise<Buffer>;
+  /** Delta that turns the signature's range into this range of the final file. */
+  diff(arena: string, path: ArenaPath, offset: number, length: number, signature: Buffer): Promise<Buffer>;
+  /**
+   * Applies a delta against the final file and writes the result at `offset`
+   * of the partial file; refuses a result whose block hashes differ from
+   * `expectedBlocks` (the blocks starting at `offset`, which is block-aligned).
+   */
+  applyDelta(arena: string, path: ArenaPath, offset: number, fileSize: number, delta: Buffer, expectedBlocks: string[]): Promise<void>;
+  /** Removes final and partial forms; with `ifMatch`, only if the final file is still that version. Returns whether a final file was deleted. */
+  delete(arena: string, path: ArenaPath, ifMatch?: FileIdentity): Promise<boolean>;
+  /** Sets the partial file's size. */
+  truncate(arena: string, path: ArenaPath, fileSize: number): Promise<void>;
+}

@@ -1,0 +1,146 @@
+// Framing of the Realize protocol: a pure codec, no I/O.
+//
+// Each side first writes a preamble, then frames:
+//
+//   preamble: "REALIZE\n" (8 bytes) | version u16 BE
+//   frame:    length u32 BE    bytes after this field (9 + metaLength + bulk)
+//             kind   u8        Kind below
+//             id     u32 BE    request id chosen by the side that sent the request
+//             metaLength u32 BE
+//             meta   JSON, UTF-8 (method and arguments, results, errors, events)
+//             bulk   raw bytes, never re-encoded (file data, signatures, deltas)
+import { RealizeError } from '../model/errors.js';
+
+export const MAGIC = Buffer.from('REALIZE\n', 'latin1');
+export const PROTOCOL_VERSION = 1;
+export const PREAMBLE_SIZE = MAGIC.length + 2;
+/** Largest frame accepted: a range of data (8 MiB by default, at most 32 MiB) plus metadata. */
+export const MAX_FRAME = 33 << 20;
+/** Largest JSON part of a frame. */
+export const MAX_META = 4 << 20;
+const HEADER = 13;
+
+export enum Kind {
+  Hello = 1,
+  Request = 2,
+  Response = 3,
+  Error = 4,
+  Event = 5,
+  Cancel = 6,
+}
+
+export interface Frame {
+  kind: Kind;
+  id: number;
+  meta: unknown;
+  bulk: Buffer;
+}
+
+export function encodePreamble(version = PROTOCOL_VERSION): Buffer {
+  const b = Buffer.alloc(PREAMBLE_SIZE);
+  MAGIC.copy(b, 0);
+  b.writeUInt16BE(version, MAGIC.length);
+  return b;
+}
+
+/** The buffers of one frame, to write in order (bulk is not copied). */
+export function encodeFrame(kind: Kind, id: number, meta: unknown, bulk?: Buffer): Buffer[] {
+  const json = Buffer.from(JSON.stringify(meta ?? null), 'utf8');
+  const bulkLength = bulk?.length ?? 0;
+  if (json.length > MAX_META) throw new RealizeError('protocol', `message metadata of ${json.length} bytes is over the ${MAX_META}-byte limit`);
+  if (HEADER - 4 + json.length + bulkLength > MAX_FRAME) throw new RealizeError('protocol', `frame of ${bulkLength} bytes is over the ${MAX_FRAME}-byte limit`);
+  const head = Buffer.allocUnsafe(HEADER);
+  head.writeUInt32BE(HEADER - 4 + json.length + bulkLength, 0);
+  head.writeUInt8(kind, 4);
+  head.writeUInt32BE(id >>> 0, 5);
+  head.writeUInt32BE(json.length, 9);
+  return bulkLength > 0 ? [head, json, bulk!] : [head, json];
+}
+
+/** Accumulates received bytes and cuts them into frames; throws RealizeError('protocol') on garbage. */
+export class FrameDecoder {
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  #preamble: number | undefined;
+  readonly #maxFrame: number;
+
+  constructor(maxFrame = MAX_FRAME) {
+    this.#maxFrame = maxFrame;
+  }
+
+  /** The peer's protocol version, once its preamble arrived. */
+  get version(): number | undefined {
+    return this.#preamble;
+  }
+
+  push(chunk: Buffer): Frame[] {
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    const frames: Frame[] = [];
+    if (this.#preamble === undefined) {
+      if (this.#buffered < PREAMBLE_SIZE) {
+        this.#checkMagic(this.#peek(this.#buffered));
+        return frames;
+      }
+      const pre = this.#take(PREAMBLE_SIZE);
+      this.#checkMagic(pre);
+      this.#preamble = pre.readUInt16BE(MAGIC.length);
+      if (this.#preamble !== PROTOCOL_VERSION) {
+        throw new RealizeError('protocol', `protocol version mismatch: the peer speaks version ${this.#preamble}, this realize speaks version ${PROTOCOL_VERSION}; upgrade the older side`);
+      }
+    }
+    while (this.#buffered >= 4) {
+      const length = this.#peek(4).readUInt32BE(0);
+      if (length > this.#maxFrame) throw new RealizeError('protocol', `frame of ${length} bytes is over the ${this.#maxFrame}-byte limit`);
+      if (length < HEADER - 4) throw new RealizeError('protocol', `corrupt frame: length ${length} is shorter than a header`);
+      if (this.#buffered < 4 + length) break;
+      const raw = this.#take(4 + length);
+      frames.push(decodeFrame(raw));
+    }
+    return frames;
+  }
+
+  #checkMagic(start: Buffer): void {
+    const n = Math.min(start.length, MAGIC.length);
+    if (!start.subarray(0, n).equals(MAGIC.subarray(0, n))) {
+      const shown = JSON.stringify(start.subarray(0, 24).toString('latin1'));
+      throw new RealizeError('protocol', `the peer does not speak the Realize protocol (it sent ${shown})`);
+    }
+  }
+
+  #peek(n: number): Buffer {
+    if (this.#chunks[0]!.length >= n) return this.#chunks[0]!.subarray(0, n);
+    return Buffer.concat(this.#chunks).subarray(0, n);
+  }
+
+  #take(n: number): Buffer {
+    let out: Buffer;
+    const first = this.#chunks[0]!;
+    if (first.length >= n) {
+      out = first.subarray(0, n);
+      if (first.length === n) this.#chunks.shift();
+      else this.#chunks[0] = first.subarray(n);
+    } else {
+      const all = Buffer.concat(this.#chunks, this.#buffered);
+      out = all.subarray(0, n);
+      this.#chunks = all.length > n ? [all.subarray(n)] : [];
+    }
+    this.#buffered -= n;
+    return out;
+  }
+}
+
+function decodeFrame(raw: Buffer): Frame {
+  const kind = raw.readUInt8(4);
+  if (!(kind in Kind) || kind === 0) throw new RealizeError('protocol', `corrupt frame: unknown kind ${kind}`);
+  const id = raw.readUInt32BE(5);
+  const metaLength = raw.readUInt32BE(9);
+  if (metaLength > MAX_META || HEADER + metaLength > raw.length) throw new RealizeError('protocol', `corrupt frame: metadata length ${metaLength}`);
+  let meta: unknown;
+  try {
+    meta = JSON.parse(raw.toString('utf8', HEADER, HEADER + metaLength));
+  } catch {
+    throw new RealizeError('protocol', 'corrupt frame: metadata is not JSON');
+  }
+  return { kind, id, meta, bulk: raw.subarray(HEADER + metaLength) };
+}

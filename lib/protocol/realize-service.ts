@@ -1,0 +1,239 @@
+// RealizeService over a Session (DESIGN §4): the server's dispatch table,
+// which validates every request (arena granted, path well-formed, range sane)
+// before anything is touched, and the client, which is a FileService too.
+import { RealizeError } from '../model/errors.js';
+import { parsePath, type ArenaPath } from '../model/path.js';
+import { checkRange } from '../model/range.js';
+import type { FileForm, FileHashes, FileIdentity, FileService, Listing, ListOptions } from '../model/service.js';
+import type { CallContext, Handler, Reply, Session } from './session.js';
+
+/** Most block hashes one request may carry (a range of 32 MiB has 32). */
+const MAX_BLOCKS_PER_CALL = 4096;
+/** Longest range one request may read, reuse, sign or diff. */
+export const MAX_RANGE = 32 << 20;
+/** Files per list event, so no frame grows with the arena. */
+const LIST_PAGE = 2000;
+
+type Args = Record<string, unknown>;
+
+/** What the dispatch table tells its observer after a call that changed files (for logs). */
+export interface ServiceEvent {
+  method: 'finish' | 'delete';
+  arena: string;
+  path: ArenaPath;
+  size?: number;
+  /** The BLAKE3 root the caller verified before finishing. */
+  root?: string;
+}
+
+/** Serves `files` to the other side of a session, restricted to `granted` arenas. */
+export function realizeHandler(files: FileService, granted: ReadonlySet<string>, onChange?: (e: ServiceEvent) => void): Handler {
+  const table: Record<string, (a: Args, bulk: Buffer, ctx: CallContext) => Promise<Reply>> = {
+    async list(a, _bulk, ctx) {
+      const opts: ListOptions = { partials: a.partials === true };
+      if (a.prefix !== undefined && a.prefix !== null) opts.prefix = parsePath(str(a.prefix, 'prefix'));
+      const listing = await files.list(arena(a), opts);
+      for (let i = 0; i < listing.files.length; i += LIST_PAGE) ctx.emit(listing.files.slice(i, i + LIST_PAGE));
+      return { result: { count: listing.files.length, skipped: listing.skipped } };
+    },
+    async read(a) {
+      const r = range(a);
+      return { bulk: await files.read(arena(a), path(a), r.start, r.length, form(a)) };
+    },
+    async send(a, bulk) {
+      const r = checkRange(a.offset, bulk.length, size(a.fileSize));
+      await files.send(arena(a), path(a), r.start, size(a.fileSize), bulk);
+      return {};
+    },
+    async reuse(a) {
+      const r = range(a, size(a.fileSize));
+      await files.reuse(arena(a), path(a), r.start, r.length, size(a.fileSize));
+      return {};
+    },
+    async finish(a) {
+      const mtime = num(a.mtime, 'mtime');
+      const ar = arena(a);
+      const p = path(a);
+      const root = a.root === undefined ? undefined : hashes([a.root])[0];
+      const identity = await files.finish(ar, p, mtime);
+      onChange?.({ method: 'finish', arena: ar, path: p, size: identity.size, root });
+      return { result: identity };
+    },
+    async hash(a) {
+      return { result: await files.hash(arena(a), path(a), form(a)) };
+    },
+    async hashBlocks(a) {
+      const first = size(a.first);
+      const count = size(a.count);
+      if (count > MAX_BLOCKS_PER_CALL) throw new RealizeError('path', `at most ${MAX_BLOCKS_PER_CALL} blocks per request`);
+      return { result: await files.hashBlocks(arena(a), path(a), form(a), first, count) };
+    },
+    async signature(a) {
+      const r = range(a);
+      return { bulk: await files.signature(arena(a), path(a), r.start, r.length) };
+    },
+    async diff(a, bulk) {
+      const r = range(a);
+      return { bulk: await files.diff(arena(a), path(a), r.start, r.length, bulk) };
+    },
+    async applyDelta(a, bulk) {
+      const fileSize = size(a.fileSize);
+      const r = checkRange(a.offset, 0, fileSize);
+      const expected = hashes(a.expectedBlocks);
+      await files.applyDelta(arena(a), path(a), r.start, fileSize, bulk, expected);
+      return {};
+    },
+    async delete(a) {
+      const ar = arena(a);
+      const p = path(a);
+      const deleted = await files.delete(ar, p, identity(a.ifMatch));
+      if (deleted) onChange?.({ method: 'delete', arena: ar, path: p });
+      return { result: deleted };
+    },
+    async truncate(a) {
+      await files.truncate(arena(a), path(a), size(a.fileSize));
+      return {};
+    },
+  };
+
+  function arena(a: Args): string {
+    const name = str(a.arena, 'arena');
+    if (!granted.has(name)) throw new RealizeError('auth', `arena ${name} is not granted to this peer`);
+    return name;
+  }
+
+  return async (method, args, bulk, ctx) => {
+    const fn = Object.hasOwn(table, method) ? table[method] : undefined;
+    if (!fn) throw new RealizeError('protocol', `unknown request ${JSON.stringify(method).slice(0, 64)}`);
+    if (typeof args !== 'object' || args === null) throw new RealizeError('protocol', 'malformed request arguments');
+    return fn(args as Args, bulk, ctx);
+  };
+}
+
+function str(v: unknown, what: string): string {
+  if (typeof v !== 'string') throw new RealizeError('protocol', `malformed request: ${what} is not a string`);
+  return v;
+}
+
+function path(a: Args): ArenaPath {
+  return parsePath(str(a.path, 'path'));
+}
+
+function form(a: Args): FileForm {
+  if (a.form === undefined || a.form === 'final') return 'final';
+  if (a.form === 'partial') return 'partial';
+  throw new RealizeError('protocol', 'malformed request: form must be final or partial');
+}
+
+function num(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new RealizeError('protocol', `malformed request: ${what} is not a number`);
+  return v;
+}
+
+function range(a: Args, fileSize?: number) {
+  const r = checkRange(a.offset, a.length, fileSize);
+  if (r.length > MAX_RANGE) throw new RealizeError('path', `a range of ${r.length} bytes is over the ${MAX_RANGE}-byte limit`);
+  return r;
+}
+
+function size(v: unknown): number {
+  return checkRange(0, v).length;
+}
+
+function hashes(v: unknown): string[] {
+  if (!Array.isArray(v) || v.length > MAX_BLOCKS_PER_CALL || !v.every((h) => typeof h === 'string' && /^[0-9a-f]{64}$/.test(h))) {
+    throw new RealizeError('protocol', 'malformed request: expected block hashes');
+  }
+  return v as string[];
+}
+
+function identity(v: unknown): FileIdentity | undefined {
+  if (v === undefined || v === null) return undefined;
+  const o = v as Args;
+  return { size: size(o.size), mtime: num(o.mtime, 'mtime'), ino: num(o.ino, 'ino') };
+}
+
+/** The other side's files, as a FileService. */
+export class RemoteFiles implements FileService {
+  readonly session: Session;
+
+  constructor(session: Session) {
+    this.session = session;
+  }
+
+  arenas(): string[] {
+    return this.session.remote?.arenas ?? [];
+  }
+
+  async list(arena: string, opts: ListOptions = {}): Promise<Listing> {
+    const files: Listing['files'] = [];
+    const reply = await this.session.call(
+      'list',
+      { arena, prefix: opts.prefix, partials: opts.partials === true },
+      { onEvent: (page) => files.push(...entries(page)) },
+    );
+    const r = reply.result as { skipped: Listing['skipped'] };
+    return { files, skipped: r.skipped };
+  }
+
+  async read(arena: string, path: ArenaPath, offset: number, length: number, form: FileForm = 'final'): Promise<Buffer> {
+    return bulk(await this.session.call('read', { arena, path, offset, length, form }));
+  }
+
+  async send(arena: string, path: ArenaPath, offset: number, fileSize: number, data: Buffer): Promise<void> {
+    await this.session.call('send', { arena, path, offset, fileSize }, { bulk: data });
+  }
+
+  async reuse(arena: string, path: ArenaPath, offset: number, length: number, fileSize: number): Promise<void> {
+    await this.session.call('reuse', { arena, path, offset, length, fileSize });
+  }
+
+  async finish(arena: string, path: ArenaPath, mtime: number, root?: string): Promise<FileIdentity> {
+    const r = (await this.session.call('finish', { arena, path, mtime, root })).result;
+    return identity(r) ?? { size: 0, mtime: 0, ino: 0 };
+  }
+
+  async hash(arena: string, path: ArenaPath, form: FileForm): Promise<FileHashes> {
+    return (await this.session.call('hash', { arena, path, form })).result as FileHashes;
+  }
+
+  async hashBlocks(arena: string, path: ArenaPath, form: FileForm, first: number, count: number): Promise<string[]> {
+    return (await this.session.call('hashBlocks', { arena, path, form, first, count })).result as string[];
+  }
+
+  async signature(arena: string, path: ArenaPath, offset: number, length: number): Promise<Buffer> {
+    return bulk(await this.session.call('signature', { arena, path, offset, length }));
+  }
+
+  async diff(arena: string, path: ArenaPath, offset: number, length: number, signature: Buffer): Promise<Buffer> {
+    return bulk(await this.session.call('diff', { arena, path, offset, length }, { bulk: signature }));
+  }
+
+  async applyDelta(arena: string, path: ArenaPath, offset: number, fileSize: number, delta: Buffer, expectedBlocks: string[]): Promise<void> {
+    await this.session.call('applyDelta', { arena, path, offset, fileSize, expectedBlocks }, { bulk: delta });
+  }
+
+  async delete(arena: string, path: ArenaPath, ifMatch?: FileIdentity): Promise<boolean> {
+    return (await this.session.call('delete', { arena, path, ifMatch })).result === true;
+  }
+
+  async truncate(arena: string, path: ArenaPath, fileSize: number): Promise<void> {
+    await this.session.call('truncate', { arena, path, fileSize });
+  }
+}
+
+/** Entries from the other side are input like any other: checked before use. */
+function entries(page: unknown): Listing['files'] {
+  if (!Array.isArray(page)) throw new RealizeError('protocol', 'malformed list page');
+  return page.map((e: Args) => ({
+    path: parsePath(str(e.path, 'path')),
+    size: size(e.size),
+    mtime: num(e.mtime, 'mtime'),
+    ino: num(e.ino, 'ino'),
+    partial: e.partial === true,
+  }));
+}
+
+function bulk(reply: Reply): Buffer {
+  return reply.bulk ?? Buffer.alloc(0);
+}

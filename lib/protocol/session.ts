@@ -1,0 +1,262 @@
+// A Realize session over any duplex byte stream. Symmetric: each side may
+// send requests and answer the other's (so a deaf peer can serve on the
+// connection it opened, and either side may subscribe to history). Requests
+// carry ids and may be in flight concurrently; a request may stream events
+// before its response (list pages, history subscriptions).
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import { RealizeError, toRealizeError, type ErrorCode } from '../model/errors.js';
+import { FrameDecoder, Kind, encodeFrame, encodePreamble, type Frame } from './frame.js';
+
+export interface Hello {
+  /** Name of the peer speaking (informational; identity comes from the transport's keys). */
+  peer: string;
+  /** Arenas this side grants the other. */
+  arenas: string[];
+}
+
+export interface Reply {
+  result?: unknown;
+  bulk?: Buffer;
+}
+
+export interface CallContext {
+  /** Sends an event tied to this request, before its response. */
+  emit(event: unknown, bulk?: Buffer): void;
+  /** Aborted when the caller cancels or the session closes. */
+  signal: AbortSignal;
+}
+
+export type Handler = (method: string, args: unknown, bulk: Buffer, ctx: CallContext) => Promise<Reply>;
+
+export interface CallOptions {
+  bulk?: Buffer;
+  onEvent?: (event: unknown, bulk: Buffer) => void;
+  signal?: AbortSignal;
+}
+
+export interface SessionOptions {
+  hello: Hello;
+  /** Answers the other side's requests; without it every request is refused. */
+  handler?: Handler;
+  /** Requests of the other side served at once; more wait (reading pauses). */
+  maxInFlight?: number;
+  maxFrame?: number;
+}
+
+interface Pending {
+  resolve(reply: Reply): void;
+  reject(err: Error): void;
+  onEvent?: CallOptions['onEvent'];
+}
+
+/**
+ * Events: 'close' (error?: RealizeError) once, when the stream ends or a fatal
+ * error tore the session down.
+ */
+export class Session extends EventEmitter {
+  readonly ready: Promise<Hello>;
+  bytesSent = 0;
+  bytesReceived = 0;
+  #stream: Duplex;
+  #decoder: FrameDecoder;
+  #handler?: Handler;
+  #pending = new Map<number, Pending>();
+  #serving = new Map<number, AbortController>();
+  #nextId = 1;
+  #maxInFlight: number;
+  #paused = false;
+  #closed: RealizeError | null | undefined;
+  #remoteHello?: Hello;
+  #helloResolve!: (h: Hello) => void;
+  #helloReject!: (e: Error) => void;
+
+  constructor(stream: Duplex, opts: SessionOptions) {
+    super();
+    this.#stream = stream;
+    this.#decoder = new FrameDecoder(opts.maxFrame);
+    this.#handler = opts.handler;
+    this.#maxInFlight = opts.maxInFlight ?? 16;
+    this.ready = new Promise<Hello>((resolve, reject) => {
+      this.#helloResolve = resolve;
+      this.#helloReject = reject;
+    });
+    this.ready.catch(() => {});
+    stream.on('data', (chunk: Buffer) => this.#onData(chunk));
+    stream.on('end', () => this.#fail(this.#remoteHello ? null : new RealizeError('network', 'the peer closed the connection before the hello')));
+    stream.on('close', () => this.#fail(null));
+    stream.on('error', (err) => this.#fail(toRealizeError(err)));
+    this.#write([encodePreamble(), ...encodeFrame(Kind.Hello, 0, opts.hello)]);
+  }
+
+  get remote(): Hello | undefined {
+    return this.#remoteHello;
+  }
+
+  get closed(): boolean {
+    return this.#closed !== undefined;
+  }
+
+  /** Sends a request and waits for its response. */
+  async call(method: string, args: unknown, opts: CallOptions = {}): Promise<Reply> {
+    await this.ready;
+    if (this.#closed !== undefined) throw this.#closed ?? new RealizeError('network', 'the session is closed');
+    const id = this.#nextId;
+    this.#nextId = this.#nextId >= 0xffffffff ? 1 : this.#nextId + 1;
+    return new Promise<Reply>((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject, onEvent: opts.onEvent });
+      if (opts.signal) {
+        const abort = () => {
+          if (!this.#pending.delete(id)) return;
+          this.#write(encodeFrame(Kind.Cancel, id, null));
+          reject(new RealizeError('interrupted', `${method} cancelled`));
+        };
+        if (opts.signal.aborted) return abort();
+        opts.signal.addEventListener('abort', abort, { once: true });
+      }
+      this.#write(encodeFrame(Kind.Request, id, { method, args }, opts.bulk));
+    });
+  }
+
+  /** Resolves once no request of the other side is being served (for a graceful stop). */
+  async drain(): Promise<void> {
+    while (this.#serving.size > 0 && this.#closed === undefined) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** Ends the session; pending calls fail. */
+  close(err?: RealizeError): void {
+    this.#fail(err ?? null);
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#closed !== undefined) return;
+    this.bytesReceived += chunk.length;
+    let frames: Frame[];
+    try {
+      frames = this.#decoder.push(chunk);
+    } catch (err) {
+      return this.#fail(toRealizeError(err));
+    }
+    for (const f of frames) {
+      try {
+        this.#dispatch(f);
+      } catch (err) {
+        return this.#fail(toRealizeError(err));
+      }
+    }
+  }
+
+  #dispatch(f: Frame): void {
+    if (f.kind === Kind.Hello) return this.#onHello(f.meta);
+    if (!this.#remoteHello) throw new RealizeError('protocol', 'the peer sent a request before its hello');
+    switch (f.kind) {
+      case Kind.Request:
+        return this.#serve(f);
+      case Kind.Response:
+      case Kind.Error: {
+        const p = this.#pending.get(f.id);
+        if (!p) return; // cancelled meanwhile
+        this.#pending.delete(f.id);
+        if (f.kind === Kind.Response) p.resolve({ result: f.meta, bulk: f.bulk });
+        else p.reject(remoteError(f.meta));
+        return;
+      }
+      case Kind.Event:
+        this.#pending.get(f.id)?.onEvent?.(f.meta, f.bulk);
+        return;
+      case Kind.Cancel:
+        this.#serving.get(f.id)?.abort();
+        return;
+    }
+  }
+
+  #onHello(meta: unknown): void {
+    if (this.#remoteHello) throw new RealizeError('protocol', 'the peer sent a second hello');
+    const h = meta as Partial<Hello> | null;
+    if (!h || typeof h.peer !== 'string' || !Array.isArray(h.arenas) || !h.arenas.every((a) => typeof a === 'string')) {
+      throw new RealizeError('protocol', 'the peer sent a malformed hello');
+    }
+    this.#remoteHello = { peer: h.peer, arenas: h.arenas };
+    this.#helloResolve(this.#remoteHello);
+  }
+
+  #serve(f: Frame): void {
+    const req = f.meta as { method?: unknown; args?: unknown } | null;
+    const id = f.id;
+    if (this.#serving.has(id)) throw new RealizeError('protocol', `the peer reused request id ${id}`);
+    const controller = new AbortController();
+    this.#serving.set(id, controller);
+    this.#throttleReading();
+    const ctx: CallContext = {
+      signal: controller.signal,
+      emit: (event, bulk) => {
+        if (!controller.signal.aborted && this.#closed === undefined) this.#write(encodeFrame(Kind.Event, id, event, bulk));
+      },
+    };
+    const run = async (): Promise<Reply> => {
+      if (!req || typeof req.method !== 'string') throw new RealizeError('protocol', 'malformed request');
+      if (!this.#handler) throw new RealizeError('auth', 'this side serves no requests');
+      return this.#handler(req.method, req.args, f.bulk, ctx);
+    };
+    run().then(
+      (reply) => this.#answer(id, controller, encodeFrame(Kind.Response, id, reply.result ?? null, reply.bulk)),
+      (err) => {
+        const e = toRealizeError(err);
+        this.#answer(id, controller, encodeFrame(Kind.Error, id, { code: e.code, message: e.message }));
+      },
+    );
+  }
+
+  #answer(id: number, controller: AbortController, frame: Buffer[]): void {
+    this.#serving.delete(id);
+    this.#throttleReading();
+    if (controller.signal.aborted || this.#closed !== undefined) return;
+    this.#write(frame);
+  }
+
+  /** Bounds memory: stop reading while too many requests are being served. */
+  #throttleReading(): void {
+    const busy = this.#serving.size >= this.#maxInFlight;
+    if (busy && !this.#paused) {
+      this.#paused = true;
+      this.#stream.pause();
+    } else if (!busy && this.#paused) {
+      this.#paused = false;
+      this.#stream.resume();
+    }
+  }
+
+  #write(buffers: Buffer[]): void {
+    if (this.#closed !== undefined) return;
+    for (const b of buffers) {
+      this.bytesSent += b.length;
+      this.#stream.write(b);
+    }
+  }
+
+  /** The one exit: tears the stream down and reports once. */
+  #fail(err: RealizeError | null): void {
+    if (this.#closed !== undefined) return;
+    this.#closed = err;
+    const reason = err ?? new RealizeError('network', 'the connection closed');
+    for (const p of this.#pending.values()) p.reject(reason);
+    this.#pending.clear();
+    for (const c of this.#serving.values()) c.abort();
+    this.#serving.clear();
+    this.#helloReject(reason);
+    if (err) this.#stream.destroy();
+    else this.#stream.end();
+    this.emit('close', err ?? undefined);
+  }
+}
+
+const CODES = new Set<ErrorCode>(['usage', 'config', 'auth', 'network', 'protocol', 'path', 'not_found', 'io', 'no_space', 'conflict', 'verify', 'timeout', 'interrupted', 'not_implemented']);
+
+function remoteError(meta: unknown): RealizeError {
+  const m = meta as { code?: unknown; message?: unknown } | null;
+  const code = typeof m?.code === 'string' && CODES.has(m.code as ErrorCode) ? (m.code as ErrorCode) : 'io';
+  const message = typeof m?.message === 'string' ? m.message.slice(0, 1000) : 'the peer reported an error';
+  return new RealizeError(code, message);
+}

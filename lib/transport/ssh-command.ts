@@ -1,0 +1,51 @@
+// `[USER@]HOST:PATH` endpoints: run `ssh HOST realize-serve --stdio --root PATH`
+// with the ssh binary (as rsync does), so ~/.ssh/config, agents and
+// known_hosts work unchanged. The child's stdin/stdout are the session stream.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Duplex } from 'node:stream';
+import { RealizeError } from '../model/errors.js';
+
+export interface CommandConnection {
+  stream: Duplex;
+  child: ChildProcess;
+  /** What the remote side printed on stderr (for error messages). */
+  stderr(): string;
+  close(): void;
+}
+
+/** Splits a command line like `ssh -p 2222 -i key` into words (simple quotes and double quotes). */
+export function splitCommand(cmd: string): string[] {
+  const words: string[] = [];
+  const re = /"((?:\\.|[^"\\])*)"|'([^']*)'|(\S+)/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(cmd))) words.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : (m[2] ?? m[3]!));
+  return words;
+}
+
+/** Quotes a word for the remote shell. */
+export function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_\/.,:=@%+-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+export function spawnRemote(rsh: string, userHost: string, remoteCommand: string[]): CommandConnection {
+  const [cmd, ...args] = splitCommand(rsh);
+  if (!cmd) throw new RealizeError('usage', 'empty --rsh command');
+  const child = spawn(cmd, [...args, userHost, remoteCommand.map(shellQuote).join(' ')], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    if (err.length < 4096) err += d;
+  });
+  const stream = Duplex.from({ readable: child.stdout!, writable: child.stdin! });
+  child.on('error', (e: NodeJS.ErrnoException) => {
+    stream.destroy(new RealizeError('usage', e.code === 'ENOENT' ? `cannot run ${cmd}: not found (set -e/--rsh)` : `cannot run ${cmd}: ${e.message}`));
+  });
+  return {
+    stream,
+    child,
+    stderr: () => err.trim(),
+    close: () => {
+      child.stdin!.end();
+      setTimeout(() => child.kill(), 5000).unref();
+    },
+  };
+}

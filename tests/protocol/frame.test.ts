@@ -1,0 +1,72 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FrameDecoder, Kind, MAX_FRAME, encodeFrame, encodePreamble } from '../../lib/protocol/frame.js';
+import { RealizeError } from '../../lib/model/errors.js';
+
+function wire(...frames: Buffer[][]): Buffer {
+  return Buffer.concat([encodePreamble(), ...frames.flat()]);
+}
+
+test('frames survive being cut at every byte boundary', () => {
+  const bulk = Buffer.from(Array.from({ length: 300 }, (_, i) => i & 0xff));
+  const bytes = wire(encodeFrame(Kind.Request, 7, { method: 'read', args: { a: 1 } }, bulk), encodeFrame(Kind.Response, 8, null));
+  for (let cut = 0; cut <= bytes.length; cut++) {
+    const d = new FrameDecoder();
+    const frames = [...d.push(bytes.subarray(0, cut)), ...d.push(bytes.subarray(cut))];
+    assert.equal(frames.length, 2, `cut at ${cut}`);
+    assert.equal(frames[0]!.kind, Kind.Request);
+    assert.equal(frames[0]!.id, 7);
+    assert.deepEqual(frames[0]!.meta, { method: 'read', args: { a: 1 } });
+    assert.ok(frames[0]!.bulk.equals(bulk));
+    assert.equal(frames[1]!.id, 8);
+    assert.equal(frames[1]!.bulk.length, 0);
+  }
+});
+
+test('bytes that are not the protocol are refused at once, naming what came', () => {
+  const d = new FrameDecoder();
+  assert.throws(() => d.push(Buffer.from('SSH-2.0-OpenSSH_9.2\r\n')), (e: RealizeError) => e.code === 'protocol' && /does not speak the Realize protocol.*SSH-2.0/.test(e.message));
+});
+
+test('a version mismatch is a clear error', () => {
+  const d = new FrameDecoder();
+  assert.throws(() => d.push(encodePreamble(99)), /version mismatch: the peer speaks version 99/);
+});
+
+test('an oversized frame is refused from its header, before its body arrives', () => {
+  const d = new FrameDecoder();
+  const head = Buffer.alloc(4);
+  head.writeUInt32BE(MAX_FRAME + 1);
+  assert.throws(() => d.push(Buffer.concat([encodePreamble(), head])), (e: RealizeError) => e.code === 'protocol' && /over the/.test(e.message));
+});
+
+test('corrupt frames are protocol errors, not crashes', () => {
+  const cases: Buffer[] = [];
+  const good = encodeFrame(Kind.Request, 1, { x: 1 });
+  const badKind = Buffer.concat(good);
+  badKind.writeUInt8(77, 4);
+  cases.push(badKind);
+  const badMeta = Buffer.concat(good);
+  badMeta.writeUInt32BE(1000, 9);
+  cases.push(badMeta);
+  const notJson = Buffer.concat(good);
+  notJson.write('x', 13);
+  cases.push(notJson);
+  for (const c of cases) {
+    const d = new FrameDecoder();
+    assert.throws(() => d.push(Buffer.concat([encodePreamble(), c])), (e: RealizeError) => e instanceof RealizeError && e.code === 'protocol');
+  }
+});
+
+test('random garbage never throws anything but a protocol error', () => {
+  for (let i = 0; i < 2000; i++) {
+    const d = new FrameDecoder();
+    const junk = Buffer.from(Array.from({ length: 1 + (i % 64) }, () => Math.floor(Math.random() * 256)));
+    const input = i % 2 ? Buffer.concat([encodePreamble(), junk]) : junk;
+    try {
+      d.push(input);
+    } catch (e) {
+      assert.ok(e instanceof RealizeError && e.code === 'protocol', String(e));
+    }
+  }
+});

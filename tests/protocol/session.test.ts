@@ -1,0 +1,86 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Session, type Handler } from '../../lib/protocol/session.js';
+import { RealizeError } from '../../lib/model/errors.js';
+import { duplexPair } from '../helpers/pair.js';
+
+function connect(handler: Handler) {
+  const [a, b] = duplexPair();
+  const server = new Session(a, { hello: { peer: 'server', arenas: ['photos'] }, handler });
+  const client = new Session(b, { hello: { peer: 'client', arenas: [] } });
+  return { server, client };
+}
+
+test('hello tells each side the other peer and its arenas', async () => {
+  const { server, client } = connect(async () => ({}));
+  assert.deepEqual(await client.ready, { peer: 'server', arenas: ['photos'] });
+  assert.deepEqual(await server.ready, { peer: 'client', arenas: [] });
+  client.close();
+});
+
+test('many requests in flight, answered out of order, bulk bytes intact', async () => {
+  const handler: Handler = async (method, args, bulk) => {
+    const n = (args as { n: number }).n;
+    await new Promise((r) => setTimeout(r, (20 - n) * 2));
+    return { result: { method, n }, bulk: Buffer.concat([bulk, Buffer.from([n])]) };
+  };
+  const { client } = connect(handler);
+  const calls = Array.from({ length: 20 }, (_, n) => client.call('echo', { n }, { bulk: Buffer.alloc(100_000 + n, n) }));
+  const replies = await Promise.all(calls);
+  replies.forEach((r, n) => {
+    assert.deepEqual(r.result, { method: 'echo', n });
+    assert.equal(r.bulk!.length, 100_001 + n);
+    assert.equal(r.bulk![100_000 + n], n);
+    assert.equal(r.bulk![0], n);
+  });
+  assert.ok(client.bytesSent > 20 * 100_000);
+  client.close();
+});
+
+test('errors cross with their code and message; the session goes on', async () => {
+  const { client } = connect(async (method) => {
+    if (method === 'bad') throw new RealizeError('no_space', 'I/O error: no space left on device');
+    return { result: 'ok' };
+  });
+  await assert.rejects(client.call('bad', {}), (e: RealizeError) => e.code === 'no_space' && /no space/.test(e.message));
+  assert.equal((await client.call('good', {})).result, 'ok');
+  client.close();
+});
+
+test('events stream before the response; cancel stops a subscription', async () => {
+  let cancelled = false;
+  const { client } = connect(async (method, _args, _bulk, ctx) => {
+    if (method === 'pages') {
+      for (let i = 0; i < 3; i++) ctx.emit({ page: i });
+      return { result: 'done' };
+    }
+    await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve()));
+    cancelled = true;
+    return {};
+  });
+  const pages: unknown[] = [];
+  const r = await client.call('pages', {}, { onEvent: (e) => pages.push(e) });
+  assert.equal(r.result, 'done');
+  assert.deepEqual(pages, [{ page: 0 }, { page: 1 }, { page: 2 }]);
+  const ac = new AbortController();
+  const sub = client.call('subscribe', {}, { signal: ac.signal });
+  setTimeout(() => ac.abort(), 20);
+  await assert.rejects(sub, (e: RealizeError) => e.code === 'interrupted');
+  await new Promise((r) => setTimeout(r, 20));
+  assert.ok(cancelled, 'the server saw the cancel');
+  client.close();
+});
+
+test('a side without a handler refuses requests', async () => {
+  const { server } = connect(async () => ({}));
+  await assert.rejects(server.call('list', {}), (e: RealizeError) => e.code === 'auth');
+  server.close();
+});
+
+test('a dropped connection fails pending calls with a network error', async () => {
+  const { server, client } = connect(() => new Promise(() => {}));
+  const pending = client.call('hang', {});
+  await server.ready;
+  server.close();
+  await assert.rejects(pending, (e: RealizeError) => e.code === 'network');
+});
