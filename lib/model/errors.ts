@@ -80,3 +80,10 @@ export function firstLine(text: string): string {
   const line = text.split('\n').find((l) => l.trim() !== '') ?? text;
   return line.trim();
 }
+
+/** The short text of a system error ("permission denied"), else its first line. */
+export function errnoText(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (typeof code === 'string' && code in ERRNO_TEXT) return ERRNO_TEXT[code]!;
+  return firstLine(err instanceof Error ? err.message : String(err));
+}
