@@ -2,15 +2,55 @@
 import { hostname, userInfo } from 'node:os';
 import { Command, Option } from 'clipanion';
 import { writeNewKey } from '../lib/model/keys.js';
-import { RealizeCommand, notImplemented, runCli } from '../lib/ui/cli.js';
+import { RealizeCommand, reportError, runCli } from '../lib/ui/cli.js';
+import { startDaemon, serveStdio } from '../lib/daemon/serve.js';
+import { parseAddress } from '../lib/model/address.js';
+import { RealizeError } from '../lib/model/errors.js';
+import { createLogger } from '../lib/model/log.js';
+import { sdNotify } from '../lib/native.js';
 
 class ServeCommand extends RealizeCommand {
   static override paths = [Command.Default];
   static override usage = Command.Usage({
     description: 'serve this peer\'s arenas to the household',
+    details: `
+      Listening mode (the default) speaks SSH on the config's \`listen\` address (default 127.0.0.1:9771): its host key is this peer's \`privkey\`, and a client is admitted only if its key is one of the config's \`[peers]\`, which then reaches only the arenas granted to it. Runs until SIGTERM or SIGINT (in-flight writes finish first); SIGHUP re-reads the config. Under systemd (\`Type=notify\`) it reports readiness on \`$NOTIFY_SOCKET\`.
+
+      \`--stdio\` serves one session on stdin/stdout and exits when stdin closes: the caller was authenticated by whoever started it (sshd, a pipe). With \`--root PATH\` the session's only arena is PATH; without it, the config's arenas.
+
+      Logs go to stderr, one line per event; REALIZE_LOG=debug says more.
+    `,
+    examples: [
+      ['Run the daemon', '$0 --config /etc/realize/realize.toml'],
+      ['Serve a directory to the process on the other end of a pipe (what realize-sync runs over ssh)', '$0 --stdio --root /srv/photos'],
+    ],
   });
+  config = Option.String('--config', { description: 'config file (default $REALIZE_CONFIG, else ~/.config/realize/realize.toml)' });
+  listen = Option.String('--listen', { description: 'HOST:PORT to listen on, instead of the config\'s listen' });
+  stdio = Option.Boolean('--stdio', false, { description: 'serve one session on stdin/stdout' });
+  root = Option.String('--root', { description: 'with --stdio: serve this directory as the only arena' });
+
   async run(): Promise<number> {
-    notImplemented('serving');
+    const log = createLogger();
+    if (this.stdio) {
+      await serveStdio({ root: this.root, configPath: this.config, log });
+      return 0;
+    }
+    if (this.root !== undefined) throw new RealizeError('usage', '--root only applies with --stdio');
+    const daemon = await startDaemon({ configPath: this.config, listen: this.listen ? parseAddress(this.listen) : undefined, log });
+    sdNotify('READY=1');
+    return new Promise<number>((resolve) => {
+      const stop = (signal: string) => {
+        log.info(`${signal}: finishing in-flight requests`);
+        sdNotify('STOPPING=1');
+        daemon.stop().then(() => resolve(0), (err) => resolve(reportError('realize-serve', err)));
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.on('SIGHUP', () => {
+        daemon.reload().catch((err: Error) => log.error(`reload failed, keeping the old config: ${err.message}`));
+      });
+    });
   }
 }
 

@@ -1,24 +1,113 @@
 #!/usr/bin/env node
 import { Command, Option } from 'clipanion';
-import { RealizeCommand, notImplemented, runCli } from '../lib/ui/cli.js';
+import { loadConfig } from '../lib/config/index.js';
+import { parseAddress } from '../lib/model/address.js';
+import { RealizeError } from '../lib/model/errors.js';
+import { parseDuration, parseRate, parseSize } from '../lib/model/units.js';
+import { SyncMetrics } from '../lib/sync/metrics.js';
+import { runSync } from '../lib/sync/run.js';
+import { EXIT, RealizeCommand, reportError, runCli } from '../lib/ui/cli.js';
+import { humanOutput, jsonOutput } from '../lib/ui/sync-output.js';
 
 class SyncCommand extends RealizeCommand {
   static override paths = [Command.Default];
   static override usage = Command.Usage({
     description: 'move (or copy) a tree to or from a peer',
     details: `
-      Afterwards every regular file of SRC is in DST, verified with BLAKE3, and gone from SRC (kept with --copy).
-      SRC and DST are each a local directory, PEER:ARENA[/SUBDIR] for a peer of the config, or [USER@]HOST:PATH, reached by running \`ssh HOST realize-serve --stdio --root PATH\`.
+      Afterwards every regular file of SRC is in DST, verified with BLAKE3, and gone from SRC (kept with --copy). A source file is deleted only once its copy is verified and only if it did not change meanwhile. Partial files (\`.NAME.part\`) make every run resumable: run the same command again after an interruption and only what is missing moves.
+
+      SRC and DST are each a local directory, PEER:ARENA[/SUBDIR] for a peer of the config (dialed over SSH with pinned keys), or [USER@]HOST:PATH, reached by running \`ssh [USER@]HOST realize-serve --stdio --root PATH\` (see -e and --remote-serve). A ':' before any '/' makes an endpoint remote: write \`./a:b\` for a local name with a colon.
+
+      Symbolic links, devices, fifos, sockets and empty directories are skipped and counted, never followed. A destination file newer than its source is a conflict: both are kept and the file is reported.
+
+      Exit status: 0 all files done; 1 error; 11 --max-duration exceeded; 12 done but the metrics push failed; 20 interrupted (partial files kept for the next run).
     `,
     examples: [
-      ['Move a local folder into the "photos" arena of the peer "nas"', '$0 ~/Pictures/incoming nas:photos/2026'],
-      ['Copy a tree over plain ssh', '$0 --copy ./docs me@host:/srv/docs'],
+      ['Move a local folder into the "photos" arena of the configured peer "nas"', '$0 ~/Pictures/incoming nas:photos/2026'],
+      ['Copy a tree to a host over plain ssh', '$0 --copy ./docs me@host:/srv/docs'],
+      ['Pull at most 5 MB/s for at most one hour, as JSON lines', '$0 --json --throttle-down 5M --max-duration 1h nas:photos ./photos'],
     ],
   });
-  src = Option.String();
-  dst = Option.String();
+
+  copy = Option.Boolean('--copy', false, { description: 'keep the source files' });
+  dryRun = Option.Boolean('-n,--dry-run', false, { description: 'list what would move; change nothing' });
+  parallel = Option.String('--parallel', '4', { description: 'files in flight at once (default 4)' });
+  throttle = Option.String('--throttle', { description: 'bandwidth limit in both directions, bytes/s (1M, 512k)' });
+  throttleUp = Option.String('--throttle-up', { description: 'upload limit, bytes/s' });
+  throttleDown = Option.String('--throttle-down', { description: 'download limit, bytes/s' });
+  maxDuration = Option.String('--max-duration', { description: 'give up after this long (30s, 5m, 2h): exit 11' });
+  json = Option.Boolean('--json', false, { description: 'one JSON event per line on stdout' });
+  quiet = Option.Boolean('-q,--quiet', false, { description: 'print errors only' });
+  verbose = Option.Boolean('-v,--verbose', false, { description: 'say more' });
+  rsh = Option.String('-e,--rsh', 'ssh', { description: 'command that reaches HOST for HOST:PATH (default ssh)' });
+  remoteServe = Option.String('--remote-serve', 'realize-serve', { description: 'program to run on HOST (default realize-serve)' });
+  config = Option.String('--config', { description: 'config file (default $REALIZE_CONFIG, else ~/.config/realize/realize.toml)' });
+  rangeSize = Option.String('--range-size', '8M', { description: 'bytes per request (a multiple of 1M, at most 32M)', hidden: true });
+  metricsAddr = Option.String('--metrics-addr', { description: 'serve Prometheus metrics on HOST:PORT while running' });
+  pushgateway = Option.String('--metrics-pushgateway', { description: 'push metrics to this Pushgateway URL at the end' });
+  metricsJob = Option.String('--metrics-job', 'realize-sync', { description: 'job label of pushed metrics' });
+  metricsInstance = Option.String('--metrics-instance', { description: 'instance label of pushed metrics' });
+  src = Option.String({ name: 'SRC' });
+  dst = Option.String({ name: 'DST' });
+
   async run(): Promise<number> {
-    notImplemented('moving files');
+    const parallel = Number(this.parallel);
+    if (!Number.isInteger(parallel) || parallel < 1 || parallel > 256) throw new RealizeError('usage', `--parallel ${this.parallel}: use a whole number from 1 to 256`);
+    const both = this.throttle !== undefined ? parseRate(this.throttle) : undefined;
+    const up = this.throttleUp !== undefined ? parseRate(this.throttleUp) : both;
+    const down = this.throttleDown !== undefined ? parseRate(this.throttleDown) : both;
+    const maxDurationMs = this.maxDuration !== undefined ? parseDuration(this.maxDuration) : undefined;
+    const rangeSize = parseSize(this.rangeSize, '--range-size');
+    if (rangeSize % (1 << 20) !== 0 || rangeSize === 0 || rangeSize > 32 << 20) throw new RealizeError('usage', '--range-size must be a multiple of 1M, at most 32M');
+    const config = await loadConfig({ path: this.config });
+
+    const metrics = this.metricsAddr || this.pushgateway ? new SyncMetrics() : undefined;
+    if (metrics && this.metricsAddr) await metrics.serve(parseAddress(this.metricsAddr, { defaultPort: 9100 }));
+
+    const output = this.json ? jsonOutput(process.stdout) : humanOutput(process.stdout, process.stderr, { quiet: this.quiet, verbose: this.verbose, copy: this.copy });
+    const interrupt = new AbortController();
+    const onSignal = () => {
+      if (interrupt.signal.aborted) process.exit(EXIT.interrupted);
+      interrupt.abort();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    try {
+      const status = await runSync({
+        src: this.src,
+        dst: this.dst,
+        copy: this.copy,
+        dryRun: this.dryRun,
+        parallel,
+        throttleUp: up,
+        throttleDown: down,
+        maxDurationMs,
+        rsh: this.rsh,
+        remoteServe: this.remoteServe,
+        config,
+        rangeSize,
+        signal: interrupt.signal,
+        emit: (e) => output.write(e),
+        metrics,
+      });
+      output.close();
+      if (status === 'interrupted') return EXIT.interrupted;
+      if (status === 'timeout') return EXIT.timeout;
+      if (metrics && this.pushgateway) {
+        try {
+          await metrics.push(this.pushgateway, this.metricsJob, this.metricsInstance);
+        } catch (err) {
+          reportError('realize-sync', err);
+          return status === 'ok' ? EXIT.metrics : EXIT.error;
+        }
+      }
+      return status === 'ok' ? EXIT.ok : EXIT.error;
+    } finally {
+      output.close();
+      metrics?.close();
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
   }
 }
 

@@ -11,7 +11,7 @@ import type { Config } from '../config/index.js';
 import { loadConfig } from '../config/index.js';
 import { formatSize } from '../model/units.js';
 import { RealStore } from '../storage/real.js';
-import { realizeHandler, type ServiceEvent } from '../protocol/realize-service.js';
+import { ROOT_ARENA as STDIO_ARENA, realizeHandler, type ServiceEvent } from '../protocol/realize-service.js';
 import { Session } from '../protocol/session.js';
 import { startSshServer, type SshServer } from '../transport/ssh-server.js';
 import { stdioStream } from '../transport/stdio.js';
@@ -119,6 +119,3 @@ export async function serveStdio(opts: { root?: string; configPath?: string; log
     session.on('close', (err?: RealizeError) => (err && err.code !== 'network' ? reject(err) : resolve()));
   });
 }
-
-/** The arena name `--stdio --root PATH` exposes its directory under. */
-export const STDIO_ARENA = 'root';

@@ -9,6 +9,8 @@ import type { CallContext, Handler, Reply, Session } from './session.js';
 
 /** Most block hashes one request may carry (a range of 32 MiB has 32). */
 const MAX_BLOCKS_PER_CALL = 4096;
+/** The arena name a session serving one directory (`realize-serve --stdio --root PATH`) exposes it under. */
+export const ROOT_ARENA = 'root';
 /** Longest range one request may read, reuse, sign or diff. */
 export const MAX_RANGE = 32 << 20;
 /** Files per list event, so no frame grows with the arena. */

@@ -1,0 +1,122 @@
+// Opens an endpoint as a FileService: the Real in-process for a local
+// directory, a session over ssh2 for a configured peer, a session over the
+// ssh binary for HOST:PATH.
+import { mkdir, stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { resolve as resolvePath } from 'node:path';
+import type { Duplex } from 'node:stream';
+import type { Config } from '../config/index.js';
+import { RealizeError } from '../model/errors.js';
+import type { ArenaPath } from '../model/path.js';
+import type { FileService } from '../model/service.js';
+import { ROOT_ARENA, RemoteFiles } from '../protocol/realize-service.js';
+import { Session } from '../protocol/session.js';
+import { RealStore } from '../storage/real.js';
+import { dialSsh } from '../transport/ssh-client.js';
+import { spawnRemote, splitCommand } from '../transport/ssh-command.js';
+import { throttle } from '../transport/throttle.js';
+import type { EndpointSpec } from './endpoint.js';
+
+export interface Endpoint {
+  spec: EndpointSpec;
+  files: FileService;
+  arena: string;
+  /** Directory inside the arena this endpoint stands for. */
+  prefix?: ArenaPath;
+  /** Device and inode of a local directory, to refuse SRC = DST. */
+  local?: { dir: string; dev: number; ino: number };
+  /** Bytes that crossed the transport, framing included. */
+  wire(): { sent: number; received: number };
+  close(): void;
+}
+
+export interface ConnectOptions {
+  config?: Config;
+  rsh: string;
+  remoteServe: string;
+  throttleUp?: number;
+  throttleDown?: number;
+  /** Make a missing local directory (for DST). */
+  create: boolean;
+}
+
+export const LOCAL_ARENA = 'local';
+
+export async function connect(spec: EndpointSpec, opts: ConnectOptions): Promise<Endpoint> {
+  if (spec.kind === 'local') return openLocal(spec, opts.create);
+  let stream: Duplex;
+  let closeTransport: () => void;
+  let describe: (err: RealizeError) => RealizeError = (e) => e;
+  if (spec.kind === 'peer') {
+    const config = opts.config!;
+    const peer = config.peers.get(spec.peer)!;
+    if (!peer.address) throw new RealizeError('usage', `peer ${spec.peer} has no address in ${config.file}: it only dials out`);
+    if (!config.localKey) throw new RealizeError('config', `${config.file}: privkey is not set; this peer needs a key to dial ${spec.peer}`);
+    const conn = await dialSsh({
+      host: peer.address.host,
+      port: peer.address.port,
+      privateKey: config.localKey.sshKey,
+      hostKeyBlob: peer.publicKey.blob,
+      peerName: spec.peer,
+    });
+    stream = conn.stream;
+    closeTransport = conn.close;
+  } else {
+    const conn = spawnRemote(opts.rsh, spec.userHost, [...splitCommand(opts.remoteServe), '--stdio', '--root', spec.path]);
+    stream = conn.stream;
+    closeTransport = conn.close;
+    describe = (e) => {
+      const said = conn.stderr().split('\n').filter(Boolean).pop();
+      return said ? new RealizeError(e.code === 'protocol' ? 'protocol' : 'network', `${spec.userHost}: ${said}`) : e;
+    };
+  }
+  const session = new Session(throttle(stream, opts.throttleUp, opts.throttleDown), { hello: { peer: hostname(), arenas: [] } });
+  let hello;
+  try {
+    hello = await session.ready;
+  } catch (err) {
+    // Give ssh a moment to say why on stderr.
+    await new Promise((r) => setTimeout(r, 200));
+    closeTransport();
+    throw describe(err as RealizeError);
+  }
+  const arena = spec.kind === 'peer' ? spec.arena : ROOT_ARENA;
+  if (!hello.arenas.includes(arena)) {
+    session.close();
+    closeTransport();
+    const where = spec.kind === 'peer' ? `peer ${spec.peer}` : spec.userHost;
+    throw new RealizeError('auth', `${where} does not grant arena ${arena} to us (it grants: ${hello.arenas.join(', ') || 'none'})`);
+  }
+  return {
+    spec,
+    files: new RemoteFiles(session),
+    arena,
+    prefix: spec.kind === 'peer' ? spec.prefix : undefined,
+    wire: () => ({ sent: session.bytesSent, received: session.bytesReceived }),
+    close: () => {
+      session.close();
+      closeTransport();
+    },
+  };
+}
+
+async function openLocal(spec: Extract<EndpointSpec, { kind: 'local' }>, create: boolean): Promise<Endpoint> {
+  const dir = resolvePath(spec.dir);
+  let st = await stat(dir).catch(() => undefined);
+  if (!st && create) {
+    await mkdir(dir).catch((e: NodeJS.ErrnoException) => {
+      throw new RealizeError('usage', `cannot create ${spec.dir}: ${e.code === 'ENOENT' ? 'its parent does not exist' : e.message}`);
+    });
+    st = await stat(dir);
+  }
+  if (!st) throw new RealizeError('usage', `${spec.dir}: no such directory`);
+  if (!st.isDirectory()) throw new RealizeError('usage', `${spec.dir}: not a directory`);
+  return {
+    spec,
+    files: new RealStore(new Map([[LOCAL_ARENA, dir]])),
+    arena: LOCAL_ARENA,
+    local: { dir, dev: st.dev, ino: st.ino },
+    wire: () => ({ sent: 0, received: 0 }),
+    close: () => {},
+  };
+}

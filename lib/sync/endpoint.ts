@@ -1,0 +1,32 @@
+// SRC and DST of realize-sync (DESIGN §2): a local directory,
+// PEER:ARENA[/SUBDIR] for a configured peer, or [USER@]HOST:PATH through the
+// ssh binary. Parsing here; connecting in connect.ts.
+import { RealizeError } from '../model/errors.js';
+import { parsePath, type ArenaPath } from '../model/path.js';
+
+export type EndpointSpec =
+  | { kind: 'local'; dir: string; text: string }
+  | { kind: 'peer'; peer: string; arena: string; prefix?: ArenaPath; text: string }
+  | { kind: 'ssh'; userHost: string; path: string; text: string };
+
+/**
+ * As rsync: a ':' before any '/' makes a remote endpoint (write `./a:b` for a
+ * local name with a colon). A remote whose host is a configured peer is that
+ * peer's arena; any other host is reached with ssh.
+ */
+export function parseEndpoint(text: string, isPeer: (name: string) => boolean): EndpointSpec {
+  if (text === '') throw new RealizeError('usage', 'empty SRC or DST');
+  const colon = text.indexOf(':');
+  const slash = text.indexOf('/');
+  if (colon <= 0 || (slash >= 0 && slash < colon)) return { kind: 'local', dir: text, text };
+  const host = text.slice(0, colon);
+  const rest = text.slice(colon + 1);
+  if (!host.includes('@') && isPeer(host)) {
+    const [arena, ...sub] = rest.split('/');
+    if (!arena) throw new RealizeError('usage', `${text}: name an arena of peer ${host}, as ${host}:ARENA[/SUBDIR]`);
+    const subdir = sub.filter((s) => s !== '').join('/');
+    return { kind: 'peer', peer: host, arena, prefix: subdir ? parsePath(subdir) : undefined, text };
+  }
+  if (rest === '') throw new RealizeError('usage', `${text}: name a path on ${host}, as ${host}:PATH`);
+  return { kind: 'ssh', userHost: host, path: rest, text };
+}

@@ -1,0 +1,227 @@
+// The move algorithm of DESIGN §5 for a whole tree: connect both ends, list
+// them, refuse SRC = DST, bring files level several at a time, retry network
+// failures with backoff within --max-duration, and report every step as
+// events.
+import { realpath } from 'node:fs/promises';
+import type { Config } from '../config/index.js';
+import { RealizeError, toRealizeError } from '../model/errors.js';
+import { joinPath, type ArenaPath } from '../model/path.js';
+import type { FileEntry } from '../model/service.js';
+import { connect, type Endpoint } from './connect.js';
+import { parseEndpoint } from './endpoint.js';
+import type { Emit } from './events.js';
+import { Limit, forEachLimited } from './limit.js';
+import type { SyncMetrics } from './metrics.js';
+import { transferFile, type FileJob } from './transfer.js';
+
+export interface SyncOptions {
+  src: string;
+  dst: string;
+  copy: boolean;
+  dryRun: boolean;
+  /** Files in flight at once. */
+  parallel: number;
+  throttleUp?: number;
+  throttleDown?: number;
+  maxDurationMs?: number;
+  rsh: string;
+  remoteServe: string;
+  config?: Config;
+  rangeSize: number;
+  /** Aborted on SIGINT/SIGTERM. */
+  signal: AbortSignal;
+  emit: Emit;
+  metrics?: SyncMetrics;
+  /** Delays between retries, in ms (DESIGN §5: 5s, 15s, 30s, 1m, 2m, 5m…). */
+  backoffMs?: number[];
+}
+
+export type SyncStatus = 'ok' | 'failed' | 'timeout' | 'interrupted';
+
+export const BACKOFF_MS = [5, 15, 30, 60, 120, 300].map((s) => s * 1000);
+/** Ranges in flight across all files: bounds memory whatever the file sizes. */
+const RANGES_IN_FLIGHT = 4;
+
+export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
+  const started = Date.now();
+  const isPeer = (name: string) => opts.config?.peers.has(name) === true;
+  const srcSpec = parseEndpoint(opts.src, isPeer);
+  const dstSpec = parseEndpoint(opts.dst, isPeer);
+  const deadline = new AbortController();
+  const timer = opts.maxDurationMs ? setTimeout(() => deadline.abort(), opts.maxDurationMs) : undefined;
+  const signal = AbortSignal.any([opts.signal, deadline.signal]);
+  const stats = { ok: 0, failed: 0, skipped: 0, bytes: 0, sent: 0, received: 0 };
+  const done = new Set<string>();
+  let announced = false;
+  let lastError: string | undefined;
+  const backoff = opts.backoffMs ?? BACKOFF_MS;
+
+  try {
+    for (let attempt = 0; ; attempt++) {
+      let src: Endpoint | undefined;
+      let dst: Endpoint | undefined;
+      const connectOpts = { config: opts.config, rsh: opts.rsh, remoteServe: opts.remoteServe, throttleUp: opts.throttleUp, throttleDown: opts.throttleDown };
+      try {
+        src = await connect(srcSpec, { ...connectOpts, create: false });
+        dst = await connect(dstSpec, { ...connectOpts, create: !opts.dryRun });
+        await refuseSameDirectory(src, dst);
+        const pending = await plan(src, dst, done);
+        if (!announced) {
+          announced = true;
+          stats.skipped = pending.skipped;
+          opts.emit({ event: 'start', files: pending.jobs.length, bytes: pending.jobs.reduce((n, j) => n + j.entry.size, 0), skipped: pending.skipped });
+        }
+        const networkFailure = await moveAll(src, dst, pending.jobs, opts, signal, stats, done);
+        if (!networkFailure) break;
+        throw networkFailure;
+      } catch (err) {
+        const e = toRealizeError(err);
+        if (signal.aborted) break;
+        // Only a connection that worked once is retried: refused or unauthorized is exit 1 at once.
+        if (e.code !== 'network' || !announced) throw e;
+        lastError = e.message;
+        const delay = backoff[Math.min(attempt, backoff.length - 1)]!;
+        const left = opts.maxDurationMs ? started + opts.maxDurationMs - Date.now() : Infinity;
+        if (!opts.maxDurationMs && attempt >= backoff.length) throw e;
+        if (delay >= left) {
+          await sleep(left, opts.signal);
+          break;
+        }
+        opts.emit({ event: 'retry', error: e.message, delay_seconds: delay / 1000, attempt: attempt + 1 });
+        await sleep(delay, opts.signal);
+        if (opts.signal.aborted) break;
+      } finally {
+        if (src) addWire(stats, src);
+        if (dst) addWire(stats, dst);
+        src?.close();
+        dst?.close();
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  const status: SyncStatus = opts.signal.aborted ? 'interrupted' : deadline.signal.aborted ? 'timeout' : stats.failed > 0 ? 'failed' : 'ok';
+  opts.metrics?.wire.set({ direction: 'sent' }, stats.sent);
+  opts.metrics?.wire.set({ direction: 'received' }, stats.received);
+  opts.emit({
+    event: 'summary',
+    files_ok: stats.ok,
+    files_failed: stats.failed,
+    files_skipped: stats.skipped,
+    bytes: stats.bytes,
+    wire_bytes_sent: stats.sent,
+    wire_bytes_received: stats.received,
+    seconds: (Date.now() - started) / 1000,
+    ...(status === 'interrupted' ? { interrupted: true } : {}),
+    ...(status === 'timeout' ? { timed_out: true, error: lastError } : {}),
+  });
+  return status;
+}
+
+function addWire(stats: { sent: number; received: number }, e: Endpoint): void {
+  const w = e.wire();
+  stats.sent += w.sent;
+  stats.received += w.received;
+}
+
+interface Plan {
+  jobs: FileJob[];
+  skipped: number;
+}
+
+/** What to move: SRC's final files not yet done, matched with DST's final and partial forms. */
+async function plan(src: Endpoint, dst: Endpoint, done: Set<string>): Promise<Plan> {
+  const [srcList, dstList] = await Promise.all([
+    src.files.list(src.arena, { prefix: src.prefix }),
+    dst.files.list(dst.arena, { prefix: dst.prefix, partials: true }),
+  ]);
+  const finals = new Map<string, FileEntry>();
+  const partials = new Map<string, FileEntry>();
+  for (const f of dstList.files) (f.partial ? partials : finals).set(f.path, f);
+  const jobs: FileJob[] = [];
+  for (const entry of srcList.files) {
+    const rel = src.prefix ? entry.path.slice(src.prefix.length + 1) : entry.path;
+    if (done.has(rel)) continue;
+    const dstPath: ArenaPath = joinPath(dst.prefix, rel);
+    jobs.push({ src: entry.path, dst: dstPath, entry, dstFinal: finals.get(dstPath), dstPartial: partials.get(dstPath) });
+  }
+  const s = srcList.skipped;
+  return { jobs, skipped: s.symlinks + s.special + s.emptyDirs };
+}
+
+/** Moves every job; returns the first network error (to reconnect and retry), after the other files had their chance. */
+async function moveAll(src: Endpoint, dst: Endpoint, jobs: FileJob[], opts: SyncOptions, signal: AbortSignal, stats: { ok: number; failed: number; bytes: number }, done: Set<string>): Promise<RealizeError | undefined> {
+  const limit = new Limit(RANGES_IN_FLIGHT);
+  const total = jobs.reduce((n, j) => n + j.entry.size, 0);
+  let bytesDone = 0;
+  let networkFailure: RealizeError | undefined;
+  const files = jobs.length;
+  await forEachLimited(jobs, Math.max(1, opts.parallel), async (job, i) => {
+    if (signal.aborted || networkFailure) return;
+    const index = i + 1;
+    const path = src.prefix ? job.src.slice(src.prefix.length + 1) : job.src;
+    const size = job.entry.size;
+    opts.metrics?.filesStarted.inc();
+    opts.emit({ event: 'file_start', index, files, path, size });
+    if (opts.dryRun) {
+      done.add(path);
+      stats.ok++;
+      opts.emit({ event: 'file_done', index, files, path, size, hash: '', action: opts.copy ? 'would_copy' : 'would_move' });
+      return;
+    }
+    let fileDone = 0;
+    try {
+      const outcome = await transferFile({ files: src.files, arena: src.arena }, { files: dst.files, arena: dst.arena }, job, {
+        copy: opts.copy,
+        rangeSize: opts.rangeSize,
+        limit,
+        signal,
+        onBytes(n, method) {
+          opts.metrics?.byMethod(n, method);
+          if (n === 0) return;
+          fileDone += n;
+          bytesDone += n;
+          opts.emit({ event: 'progress', path, done: fileDone, size, bytes_done: bytesDone, bytes_total: total });
+        },
+        onFallback: () => opts.metrics?.fallbacks.inc(),
+      });
+      done.add(path);
+      stats.ok++;
+      stats.bytes += size;
+      opts.metrics?.filesFinished.inc({ status: outcome.action });
+      opts.emit({ event: 'file_done', index, files, path, size, hash: outcome.hash, action: outcome.action });
+    } catch (err) {
+      const e = toRealizeError(err);
+      if (signal.aborted) return;
+      if (e.code === 'network') {
+        networkFailure ??= e;
+        return;
+      }
+      done.add(path);
+      stats.failed++;
+      opts.metrics?.filesFinished.inc({ status: 'failed' });
+      opts.emit({ event: 'file_error', index, files, path, size, error: e.message });
+    }
+  });
+  return networkFailure;
+}
+
+/** Refuses SRC and DST that are one directory, also through links or bind mounts (device + inode), or DST inside SRC. */
+async function refuseSameDirectory(src: Endpoint, dst: Endpoint): Promise<void> {
+  if (!src.local || !dst.local) return;
+  if (src.local.dev === dst.local.dev && src.local.ino === dst.local.ino) {
+    throw new RealizeError('usage', `${src.spec.text} and ${dst.spec.text} are the same directory; nothing done`);
+  }
+  const [s, d] = await Promise.all([realpath(src.local.dir), realpath(dst.local.dir)]);
+  if (d.startsWith(s + '/')) throw new RealizeError('usage', `${dst.spec.text} is inside ${src.spec.text}; nothing done`);
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, Math.max(0, ms));
+    signal.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    }, { once: true });
+  });
+}

@@ -1,0 +1,163 @@
+// Brings one file level from SRC to DST (DESIGN §5, steps 2–5): ranges sent,
+// reused or patched with rolling-hash deltas, the partial verified against
+// SRC's BLAKE3 root, made final, and the source deleted only if it is still
+// the file that was hashed.
+import { RealizeError } from '../model/errors.js';
+import type { ArenaPath } from '../model/path.js';
+import { ByteRange, splitRanges } from '../model/range.js';
+import type { FileEntry, FileHashes, FileService } from '../model/service.js';
+import { BLOCK_SIZE } from '../native.js';
+import type { Limit } from './limit.js';
+
+export interface Side {
+  files: FileService;
+  arena: string;
+}
+
+export interface FileJob {
+  src: ArenaPath;
+  dst: ArenaPath;
+  entry: FileEntry;
+  dstFinal?: FileEntry;
+  dstPartial?: FileEntry;
+}
+
+export type Method = 'read' | 'send' | 'reuse' | 'diff' | 'apply' | 'resume';
+
+export interface TransferOptions {
+  copy: boolean;
+  /** Bytes per range; a multiple of the block size. */
+  rangeSize: number;
+  /** Shared bound on ranges in flight. */
+  limit: Limit;
+  /** Called as bytes of the file are brought level, with how. */
+  onBytes(bytes: number, method: Method): void;
+  /** Called when a range fell back from a delta to sending it whole. */
+  onFallback(): void;
+  signal: AbortSignal;
+}
+
+export type Action = 'moved' | 'copied' | 'unchanged';
+
+export interface Outcome {
+  action: Action;
+  hash: string;
+}
+
+/** Extra bytes of DST's final file around a range that a signature covers, so content shifted across range edges still matches. */
+const WINDOW_MARGIN = 1 << 20;
+
+export async function transferFile(src: Side, dst: Side, job: FileJob, opts: TransferOptions): Promise<Outcome> {
+  const size = job.entry.size;
+  const srcHashing = src.files.hash(src.arena, job.src, 'final');
+  srcHashing.catch(() => {});
+
+  let finalHashes: FileHashes | undefined;
+  if (job.dstFinal) {
+    finalHashes = await dst.files.hash(dst.arena, job.dst, 'final');
+    const srcHash = await srcHashing;
+    if (finalHashes.root === srcHash.root) return finishUnchanged(src, job, srcHash, opts);
+    if (finalHashes.mtime > srcHash.mtime) {
+      throw new RealizeError('conflict', 'conflict: the destination is newer than the source (changed on both sides?); kept both, deleted nothing');
+    }
+  }
+  const partialBlocks = job.dstPartial ? (await dst.files.hash(dst.arena, job.dst, 'partial')).blocks : undefined;
+  // A fresh file streams while SRC hashes; otherwise block hashes decide what moves.
+  const srcBlocks = job.dstFinal || partialBlocks ? (await srcHashing).blocks : undefined;
+  const finalSize = finalHashes?.size ?? 0;
+  const blocksPerRange = opts.rangeSize / BLOCK_SIZE;
+
+  const ranges = splitRanges(size, opts.rangeSize);
+  let wrote = false;
+  await Promise.all(
+    ranges.map((range, i) =>
+      opts.limit.run(async () => {
+        opts.signal.throwIfAborted();
+        const b0 = i * blocksPerRange;
+        const want = srcBlocks?.slice(b0, b0 + blocksPerRange);
+        if (want && partialBlocks && same(partialBlocks, b0, want)) return opts.onBytes(range.length, 'resume');
+        wrote = true;
+        if (want && finalHashes && same(finalHashes.blocks, b0, want) && range.end <= finalSize) {
+          await dst.files.reuse(dst.arena, job.dst, range.start, range.length, size);
+          return opts.onBytes(range.length, 'reuse');
+        }
+        if (want && finalSize > 0 && (await patch(src, dst, job, range, want, finalSize, size, opts))) return;
+        await sendRange(src, dst, job, range, size, opts);
+      }),
+    ),
+  );
+  if (!wrote) await dst.files.truncate(dst.arena, job.dst, size);
+
+  const srcHash = await srcHashing;
+  await verify(src, dst, job, srcHash, opts);
+  await dst.files.finish(dst.arena, job.dst, srcHash.mtime, srcHash.root);
+  if (!opts.copy) await deleteSource(src, job, srcHash);
+  return { action: opts.copy ? 'copied' : 'moved', hash: srcHash.root };
+}
+
+function same(have: string[], first: number, want: string[]): boolean {
+  return want.every((h, i) => have[first + i] === h);
+}
+
+async function sendRange(src: Side, dst: Side, job: FileJob, range: ByteRange, size: number, opts: TransferOptions): Promise<void> {
+  const data = await src.files.read(src.arena, job.src, range.start, range.length);
+  if (data.length !== range.length) throw new RealizeError('conflict', `the source changed while being read (${job.src} is shorter than listed); kept`);
+  opts.onBytes(0, 'read');
+  await dst.files.send(dst.arena, job.dst, range.start, size, data);
+  opts.onBytes(range.length, 'send');
+}
+
+/** Rolling-hash delta of one range against DST's final file; false when sending it whole is better. */
+async function patch(src: Side, dst: Side, job: FileJob, range: ByteRange, want: string[], finalSize: number, size: number, opts: TransferOptions): Promise<boolean> {
+  const start = Math.max(0, range.start - WINDOW_MARGIN);
+  const end = Math.min(finalSize, range.end + WINDOW_MARGIN);
+  if (end <= start) return false;
+  const sig = await dst.files.signature(dst.arena, job.dst, start, end - start);
+  const delta = await src.files.diff(src.arena, job.src, range.start, range.length, sig);
+  opts.onBytes(0, 'diff');
+  if (delta.length >= range.length) {
+    opts.onFallback();
+    return false;
+  }
+  try {
+    await dst.files.applyDelta(dst.arena, job.dst, range.start, size, delta, want);
+  } catch (err) {
+    if (!(err instanceof RealizeError) || err.code !== 'verify') throw err;
+    opts.onFallback();
+    return false;
+  }
+  opts.onBytes(range.length, 'apply');
+  return true;
+}
+
+/** DST's partial must hash to SRC's root; differing blocks are re-sent once. */
+async function verify(src: Side, dst: Side, job: FileJob, srcHash: FileHashes, opts: TransferOptions): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const got = await dst.files.hash(dst.arena, job.dst, 'partial');
+    if (got.root === srcHash.root && got.size === srcHash.size) return;
+    if (attempt > 0) throw new RealizeError('verify', `verification failed: the copy hashes to ${got.root}, the source to ${srcHash.root}; the source changed while being moved?`);
+    const size = srcHash.size;
+    const bad = srcHash.blocks.map((h, i) => (got.blocks[i] === h ? -1 : i)).filter((i) => i >= 0);
+    for (const b of bad) {
+      const start = b * BLOCK_SIZE;
+      await sendRange(src, dst, job, new ByteRange(start, Math.min(size, start + BLOCK_SIZE)), size, opts);
+    }
+    if (bad.length === 0 || got.size !== size) await dst.files.truncate(dst.arena, job.dst, size);
+  }
+}
+
+async function deleteSource(src: Side, job: FileJob, srcHash: FileHashes): Promise<void> {
+  try {
+    await src.files.delete(src.arena, job.src, { size: srcHash.size, mtime: srcHash.mtime, ino: srcHash.ino });
+  } catch (err) {
+    if (err instanceof RealizeError && err.code === 'conflict') {
+      throw new RealizeError('conflict', 'the source changed during its move; copied, source kept');
+    }
+    throw err;
+  }
+}
+
+async function finishUnchanged(src: Side, job: FileJob, srcHash: FileHashes, opts: TransferOptions): Promise<Outcome> {
+  if (!opts.copy) await deleteSource(src, job, srcHash);
+  return { action: 'unchanged', hash: srcHash.root };
+}
