@@ -3,7 +3,7 @@
 // `.<name>.part` beside their final name; the final file stays untouched
 // until `finish` renames a verified partial over it.
 import { promises as fs } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { RealizeError } from '../model/errors.js';
 import { partialPath, type ArenaPath } from '../model/path.js';
 import type { FileForm, FileHashes, FileIdentity, FileService, Listing, ListOptions } from '../model/service.js';
@@ -189,7 +189,7 @@ async function writeFully(fh: fs.FileHandle, data: Buffer, offset: number): Prom
 async function unlinkIfPresent(file: string): Promise<boolean> {
   try {
     const st = await fs.lstat(file);
-    if (st.isDirectory()) throw new RealizeError('path', `${file} is a directory`);
+    if (!st.isFile()) throw new RealizeError('path', `refusing to delete ${basename(file)}: not a regular file`);
     await fs.unlink(file);
     return true;
   } catch (err) {

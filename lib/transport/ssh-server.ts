@@ -81,13 +81,13 @@ export async function startSshServer(opts: SshServerOptions): Promise<SshServer>
       const why = err.code === 'EADDRINUSE' ? 'address already in use' : err.code === 'EACCES' ? 'permission denied' : err.message;
       reject(new RealizeError('usage', `cannot listen on ${opts.host}:${opts.port}: ${why}`));
     };
-    tcp.once('error', onError);
+    server.once('error', onError);
     server.listen(opts.port, opts.host, () => {
-      tcp.off('error', onError);
+      server.off('error', onError);
       resolve();
     });
   });
-  tcp.on('error', (err) => opts.log.error(`listener: ${err.message}`));
+  server.on('error', (err: Error) => opts.log.error(`listener: ${err.message}`));
   return {
     address() {
       const a = tcp.address() as { address: string; port: number };

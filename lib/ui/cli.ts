@@ -50,11 +50,20 @@ export function notImplemented(feature: string): never {
   throw new RealizeError('not_implemented', `${feature}: not implemented yet`);
 }
 
+/** `--version` only: clipanion's builtin also takes `-v`, which is our --verbose. */
+class VersionCommand extends Command {
+  static override paths = [['--version']];
+  async execute(): Promise<number> {
+    this.context.stdout.write(`${this.cli.binaryVersion ?? packageVersion()}\n`);
+    return 0;
+  }
+}
+
 export async function runCli(binaryName: string, commands: CommandClass[], argv = process.argv.slice(2)): Promise<void> {
   const cli = new Cli({ binaryName, binaryLabel: binaryName, binaryVersion: packageVersion(), enableCapture: false, enableColors: process.stdout.isTTY === true });
   for (const c of commands) cli.register(c);
   cli.register(Builtins.HelpCommand);
-  cli.register(Builtins.VersionCommand);
+  cli.register(VersionCommand);
   let command: Command;
   try {
     command = cli.process(argv);

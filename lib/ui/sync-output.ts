@@ -75,7 +75,7 @@ export function humanOutput(stdout: NodeJS.WriteStream, stderr: NodeJS.WritableS
       switch (e.event) {
         case 'start':
           skipped = e.skipped;
-          if (opts.verbose) above(stdout, `${e.files} files, ${formatSize(e.bytes)}${e.skipped ? `; ${e.skipped} skipped (symlinks, special files, empty directories)` : ''}`);
+          if (opts.verbose) above(stdout, `${e.files} ${plural(e.files, 'file')}, ${formatSize(e.bytes)}${e.skipped ? `; ${e.skipped} skipped (symlinks, special files, empty directories)` : ''}`);
           return;
         case 'file_start':
           active.set(e.path, { index: e.index, files: e.files, path: e.path, size: e.size, done: 0, since: Date.now() });

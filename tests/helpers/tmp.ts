@@ -1,4 +1,5 @@
-// Temporary directories that clean themselves up after the test.
+// Temporary directories removed when the test file ends. Call at module
+// level or inside a test, not inside a before() hook.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
