@@ -120,8 +120,10 @@ const MASK: u32 = libc::IN_CREATE
 /// How long an `IN_MOVED_FROM` waits for its `IN_MOVED_TO` before it counts
 /// as a move out of the tree.
 const MOVE_WAIT: Duration = Duration::from_millis(20);
-/// Reads per [`Tree::read_events`] call, so a busy tree still yields batches.
-const MAX_READS: usize = 16;
+/// Reads per [`Tree::read_events`] call: one 64 KiB read (about 2,000
+/// events) makes a batch, so a consumer that holds a few batches holds a
+/// bounded number of events.
+const MAX_READS: usize = 1;
 const HEADER: usize = std::mem::size_of::<libc::inotify_event>();
 
 /// Whether a file name is a partial file (`.name.part`), as `isPartialName` in TS.
@@ -228,7 +230,7 @@ impl Tree {
             wds: HashMap::new(),
             dirs: HashMap::new(),
             moves: Vec::new(),
-            buf: vec![0; 256 * 1024],
+            buf: vec![0; 64 * 1024],
         };
         if let Err(e) = tree.watch_dir("") {
             return Err(WatchError(if e.raw_os_error() == Some(libc::ENOSPC) {
