@@ -2,13 +2,13 @@
 // them, refuse SRC = DST, bring files level several at a time, retry network
 // failures with backoff within --max-duration, and report every step as
 // events.
-import { realpath } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import type { Config } from '../config/index.js';
 import { RealizeError, toRealizeError } from '../model/errors.js';
 import { joinPath, type ArenaPath } from '../model/path.js';
 import type { FileEntry } from '../model/service.js';
-import { connect, type Endpoint } from './connect.js';
-import { parseEndpoint } from './endpoint.js';
+import { connect, type ConnectOptions, type Endpoint } from './connect.js';
+import { parseEndpoint, type EndpointSpec } from './endpoint.js';
 import type { Emit } from './events.js';
 import { Limit, forEachLimited } from './limit.js';
 import type { SyncMetrics } from './metrics.js';
@@ -63,8 +63,8 @@ export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
       const connectOpts = { config: opts.config, rsh: opts.rsh, remoteServe: opts.remoteServe, throttleUp: opts.throttleUp, throttleDown: opts.throttleDown };
       try {
         src = await connect(srcSpec, { ...connectOpts, create: false });
-        dst = await connect(dstSpec, { ...connectOpts, create: !opts.dryRun });
-        await refuseSameDirectory(src, dst);
+        dst = await connectDestination(dstSpec, connectOpts, opts.dryRun);
+        if (dst) await refuseSameDirectory(src, dst);
         const pending = await plan(src, dst, done);
         if (!announced) {
           announced = true;
@@ -129,11 +129,17 @@ interface Plan {
   skipped: number;
 }
 
+/** DST, made if missing; a dry run makes nothing and treats a missing local DST as empty (undefined). */
+async function connectDestination(spec: EndpointSpec, opts: Omit<ConnectOptions, 'create'>, dryRun: boolean): Promise<Endpoint | undefined> {
+  if (dryRun && spec.kind === 'local' && !(await stat(spec.dir).catch(() => undefined))) return undefined;
+  return connect(spec, { ...opts, create: !dryRun });
+}
+
 /** What to move: SRC's final files not yet done, matched with DST's final and partial forms. */
-async function plan(src: Endpoint, dst: Endpoint, done: Set<string>): Promise<Plan> {
+async function plan(src: Endpoint, dst: Endpoint | undefined, done: Set<string>): Promise<Plan> {
   const [srcList, dstList] = await Promise.all([
     src.files.list(src.arena, { prefix: src.prefix }),
-    dst.files.list(dst.arena, { prefix: dst.prefix, partials: true }),
+    dst ? dst.files.list(dst.arena, { prefix: dst.prefix, partials: true }) : { files: [] },
   ]);
   const finals = new Map<string, FileEntry>();
   const partials = new Map<string, FileEntry>();
@@ -142,7 +148,7 @@ async function plan(src: Endpoint, dst: Endpoint, done: Set<string>): Promise<Pl
   for (const entry of srcList.files) {
     const rel = src.prefix ? entry.path.slice(src.prefix.length + 1) : entry.path;
     if (done.has(rel)) continue;
-    const dstPath: ArenaPath = joinPath(dst.prefix, rel);
+    const dstPath: ArenaPath = joinPath(dst?.prefix, rel);
     jobs.push({ src: entry.path, dst: dstPath, entry, dstFinal: finals.get(dstPath), dstPartial: partials.get(dstPath) });
   }
   const s = srcList.skipped;
@@ -150,7 +156,7 @@ async function plan(src: Endpoint, dst: Endpoint, done: Set<string>): Promise<Pl
 }
 
 /** Moves every job; returns the first network error (to reconnect and retry), after the other files had their chance. */
-async function moveAll(src: Endpoint, dst: Endpoint, jobs: FileJob[], opts: SyncOptions, signal: AbortSignal, stats: { ok: number; failed: number; bytes: number }, done: Set<string>): Promise<RealizeError | undefined> {
+async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[], opts: SyncOptions, signal: AbortSignal, stats: { ok: number; failed: number; bytes: number }, done: Set<string>): Promise<RealizeError | undefined> {
   const limit = new Limit(RANGES_IN_FLIGHT);
   const total = jobs.reduce((n, j) => n + j.entry.size, 0);
   let bytesDone = 0;
@@ -163,7 +169,7 @@ async function moveAll(src: Endpoint, dst: Endpoint, jobs: FileJob[], opts: Sync
     const size = job.entry.size;
     opts.metrics?.filesStarted.inc();
     opts.emit({ event: 'file_start', index, files, path, size });
-    if (opts.dryRun) {
+    if (opts.dryRun || !dst) {
       done.add(path);
       stats.ok++;
       opts.emit({ event: 'file_done', index, files, path, size, hash: '', action: opts.copy ? 'would_copy' : 'would_move' });

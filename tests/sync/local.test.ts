@@ -1,0 +1,208 @@
+// realize-sync between local directories: the algorithm, its safety rules
+// and its output, with b3sum as the oracle.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync, appendFileSync, utimesSync } from 'node:fs';
+import { join } from 'node:path';
+import { runBin } from '../helpers/run.js';
+import { syncJson } from '../helpers/sync.js';
+import { b3sums, exists, listFiles, makeTree } from '../helpers/tree.js';
+import { tempDir } from '../helpers/tmp.js';
+
+test('moves a tree: every file verified at the destination, gone from the source', async () => {
+  const dir = tempDir();
+  const src = join(dir, 'src');
+  makeTree(src, { 'a.txt': 'hello\n', 'sub/b.bin': 3 * 1024 * 1024 + 5, 'sub/deep/c.bin': 1024 * 1024, 'empty.txt': '' });
+  const before = b3sums(src);
+  const r = await syncJson([src, join(dir, 'dst')]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(b3sums(join(dir, 'dst')), before);
+  assert.deepEqual(listFiles(src), []);
+  const done = r.events.filter((e) => e.event === 'file_done');
+  assert.equal(done.length, 4);
+  for (const e of done) {
+    assert.equal(e.action, 'moved');
+    assert.equal(e.hash, before.get(e.path as string), `hash of ${e.path}`);
+  }
+  assert.deepEqual(r.events[0], { event: 'start', files: 4, bytes: 6 + 3 * 1024 * 1024 + 5 + 1024 * 1024, skipped: 0 });
+  assert.equal(r.summary!.files_ok, 4);
+  assert.equal(r.summary!.files_failed, 0);
+});
+
+test('--copy keeps the source; a second run finds everything unchanged', async () => {
+  const dir = tempDir();
+  const src = join(dir, 'src');
+  makeTree(src, { 'x/1.bin': 200_000, 'x/2.bin': 10 });
+  const before = b3sums(src);
+  let r = await syncJson(['--copy', src, join(dir, 'dst')]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(b3sums(src), before);
+  assert.deepEqual(b3sums(join(dir, 'dst')), before);
+  r = await syncJson(['--copy', src, join(dir, 'dst')]);
+  assert.deepEqual(r.events.filter((e) => e.event === 'file_done').map((e) => e.action), ['unchanged', 'unchanged']);
+});
+
+test('mtimes are kept', async () => {
+  const dir = tempDir();
+  const src = join(dir, 'src');
+  makeTree(src, { 'old.txt': 'old' });
+  utimesSync(join(src, 'old.txt'), 1_000_000, 1_000_000);
+  const r = await syncJson([src, join(dir, 'dst')]);
+  assert.equal(r.status, 0, r.stderr);
+  const out = execFileSync('stat', ['-c', '%Y', join(dir, 'dst', 'old.txt')], { encoding: 'utf8' }).trim();
+  assert.equal(out, '1000000');
+});
+
+test('names with spaces, colons and unicode; symlinks, fifos and empty directories skipped and counted', async () => {
+  const dir = tempDir();
+  const src = join(dir, 'src');
+  const names = ['with space.txt', 'co:lon.txt', 'ünïcødé/日本語.txt', 'tab\there.txt', '-dash.txt'];
+  makeTree(src, Object.fromEntries(names.map((n) => [n, n])));
+  symlinkSync('/etc/passwd', join(src, 'link'));
+  execFileSync('mkfifo', [join(src, 'fifo')]);
+  mkdirSync(join(src, 'empty'));
+  const r = await syncJson(['--copy', src, join(dir, 'dst')]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(listFiles(join(dir, 'dst')), [...names].sort());
+  for (const n of names) assert.equal(readFileSync(join(dir, 'dst', n), 'utf8'), n);
+  assert.equal(r.events[0]!.skipped, 3);
+  assert.ok(!exists(join(dir, 'dst', 'link')) && !exists(join(dir, 'dst', 'fifo')));
+});
+
+test('human output: one line per file with its BLAKE3, then Success', async () => {
+  const dir = tempDir();
+  const src = join(dir, 'src');
+  makeTree(src, { 'f.txt': 'abc' });
+  const r = await runBin('realize-sync', [src, join(dir, 'dst')]);
+  assert.equal(r.status, 0);
+  assert.match(r.stdout, /^\[1\/1\] Moved +f\.txt 3B BLAKE3 6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85\nSuccess: 1 file moved\n$/);
+});
+
+test('SRC and DST the same directory, through a symlink or a bind mount: refused, nothing touched', async () => {
+  const dir = tempDir();
+  const src = join(dir, 'src');
+  makeTree(src, { 'keep.txt': 'precious' });
+  symlinkSync(src, join(dir, 'alias'));
+  for (const dst of [src, join(dir, 'alias'), join(dir, 'alias', '.')]) {
+    const r = await runBin('realize-sync', [src, dst]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /same directory; nothing done/);
+  }
+  const r = await runBin('realize-sync', [src, join(src, 'inner')]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /inside/);
+  if (process.getuid?.() === 0) {
+    const bind = join(dir, 'bind');
+    mkdirSync(bind);
+    execFileSync('mount', ['--bind', src, bind]);
+    try {
+      const b = await runBin('realize-sync', [src, bind]);
+      assert.equal(b.status, 1);
+      assert.match(b.stderr, /same directory/);
+    } finally {
+      execFileSync('umount', [bind]);
+    }
+  }
+  assert.equal(readFileSync(join(src, 'keep.txt'), 'utf8'), 'precious');
+  assert.deepEqual(listFiles(src), ['keep.txt']);
+});
+
+test('a destination newer than its source is a conflict: both kept, exit 1', async () => {
+  const dir = tempDir();
+  makeTree(join(dir, 'src'), { 'doc.txt': 'from source' });
+  makeTree(join(dir, 'dst'), { 'doc.txt': 'edited at destination' });
+  utimesSync(join(dir, 'src', 'doc.txt'), 1_000_000, 1_000_000);
+  const r = await syncJson([join(dir, 'src'), join(dir, 'dst')]);
+  assert.equal(r.status, 1);
+  assert.match(String(r.events.find((e) => e.event === 'file_error')?.error), /conflict/);
+  assert.equal(readFileSync(join(dir, 'src', 'doc.txt'), 'utf8'), 'from source');
+  assert.equal(readFileSync(join(dir, 'dst', 'doc.txt'), 'utf8'), 'edited at destination');
+});
+
+test('an older destination is brought level by deltas and verified', async () => {
+  const dir = tempDir();
+  const src = join(dir, 'src');
+  makeTree(src, { 'big.bin': 20 * 1024 * 1024 });
+  const data = readFileSync(join(src, 'big.bin'));
+  // The destination holds an older version: a shifted start and a few edits.
+  const old = Buffer.concat([Buffer.from('inserted at the start'), data]);
+  old.fill(7, 5_000_000, 5_010_000);
+  mkdirSync(join(dir, 'dst'));
+  writeFileSync(join(dir, 'dst', 'big.bin'), old);
+  utimesSync(join(dir, 'dst', 'big.bin'), 1_000_000, 1_000_000);
+  const r = await syncJson([src, join(dir, 'dst')]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(readFileSync(join(dir, 'dst', 'big.bin')).equals(data));
+  assert.ok(!exists(join(src, 'big.bin')));
+});
+
+test('--dry-run changes nothing', async () => {
+  const dir = tempDir();
+  const src = join(dir, 'src');
+  makeTree(src, { 'a.txt': 'a', 'b/c.txt': 'c' });
+  const r = await syncJson(['--dry-run', src, join(dir, 'dst')]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(r.events.filter((e) => e.event === 'file_done').map((e) => e.action), ['would_move', 'would_move']);
+  assert.deepEqual(listFiles(src), ['a.txt', 'b/c.txt']);
+  assert.ok(!exists(join(dir, 'dst')));
+});
+
+test('a partial file left by an earlier run is resumed, not re-sent', async () => {
+  const dir = tempDir();
+  const src = join(dir, 'src');
+  makeTree(src, { 'f.bin': 24 * 1024 * 1024 });
+  const data = readFileSync(join(src, 'f.bin'));
+  mkdirSync(join(dir, 'dst'));
+  writeFileSync(join(dir, 'dst', '.f.bin.part'), data.subarray(0, 16 * 1024 * 1024));
+  const r = await syncJson(['--copy', src, join(dir, 'dst')]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(readFileSync(join(dir, 'dst', 'f.bin')).equals(data));
+  assert.ok(!exists(join(dir, 'dst', '.f.bin.part')));
+});
+
+test('a full destination disk: exit 1 with "no space", every unverified source byte kept', { skip: process.getuid?.() !== 0 && 'needs root to mount a tmpfs' }, async () => {
+  const dir = tempDir();
+  const src = join(dir, 'src');
+  makeTree(src, { 'a.bin': 3 * 1024 * 1024, 'b.bin': 3 * 1024 * 1024, 'c.bin': 3 * 1024 * 1024, 'd.bin': 3 * 1024 * 1024 });
+  const before = b3sums(src);
+  const small = join(dir, 'small');
+  mkdirSync(small);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', small]);
+  try {
+    const r = await syncJson(['--parallel', '1', src, small]);
+    assert.equal(r.status, 1);
+    const errors = r.events.filter((e) => e.event === 'file_error');
+    assert.ok(errors.length >= 2, JSON.stringify(r.events));
+    for (const e of errors) assert.match(String(e.error), /no space/);
+    const moved = new Set(r.events.filter((e) => e.event === 'file_done').map((e) => e.path as string));
+    for (const [path, sum] of before) {
+      if (moved.has(path)) assert.equal(b3sums(small).get(path), sum);
+      else assert.equal(b3sums(src).get(path), sum, `${path} kept at the source`);
+    }
+    const human = await runBin('realize-sync', [src, small]);
+    assert.equal(human.status, 1);
+    assert.match(human.stderr, /Failed .*no space left on device/);
+    assert.match(human.stderr, /^Error: \d+ files? failed/m);
+  } finally {
+    execFileSync('umount', [small]);
+  }
+});
+
+test('bad arguments: one line, exit 1', async () => {
+  const dir = tempDir();
+  let r = await runBin('realize-sync', [join(dir, 'missing'), join(dir, 'dst')]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^realize-sync: .*missing: no such directory\n$/);
+  r = await runBin('realize-sync', ['--parallel', 'x', dir, join(dir, 'd')]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /--parallel/);
+  r = await runBin('realize-sync', ['--throttle', '12Q', dir, join(dir, 'd')]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /12Q/);
+  writeFileSync(join(dir, 'bad.toml'), 'privkey = \n');
+  r = await runBin('realize-sync', ['--config', join(dir, 'bad.toml'), dir, join(dir, 'd')]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /bad\.toml:1/);
+  appendFileSync(join(dir, 'x'), '');
+});
