@@ -2,6 +2,8 @@
 // functions from here, so a missing or stale build fails in one place with a
 // message that says what to do.
 import { createRequire } from 'node:module';
+import { resolve as resolvePath } from 'node:path';
+import { RealizeError, firstLine, type ErrorCode } from './model/errors.js';
 import type * as Binding from '../native/dist/binding.js';
 
 function load(): typeof Binding {
@@ -16,11 +18,155 @@ function load(): typeof Binding {
 
 const native = load();
 
-export const BLOCK_SIZE = native.BLOCK_SIZE;
+// ---- Errors: the addon's messages, classified once ----
+const NATIVE_ERRORS: [RegExp, ErrorCode][] = [
+  [/\(os error 2\)/, 'not_found'],
+  [/does not match its BLAKE3|changed since its signature/, 'verify'],
+  [/^invalid (signature|delta)|more than the \d+ allowed|not 64 hex digits/, 'protocol'],
+  [/^cannot diff range|must be a non-negative integer|block hash\(es\), got/, 'path'],
+];
+
+/** The addon's error as a RealizeError, keeping its message. */
+function fromNative(err: unknown): RealizeError {
+  if (err instanceof RealizeError) return err;
+  const message = firstLine(err instanceof Error ? err.message : String(err));
+  const code = NATIVE_ERRORS.find(([re]) => re.test(message))?.[1] ?? 'io';
+  return new RealizeError(code, message, { cause: err });
+}
+
+function sync<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    throw fromNative(err);
+  }
+}
+
+async function later<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (err) {
+    throw fromNative(err);
+  }
+}
+
+// ---- The BLAKE3 hash tree ----
+
+/** Bytes per hash-tree block: 1 MiB. */
+export const BLOCK_SIZE: number = native.BLOCK_SIZE;
+
+/** A file's BLAKE3 hash tree. */
+export interface FileHash {
+  /** BLAKE3 of the whole file: the 64 hex digits `b3sum` prints. */
+  root: string;
+  /** Bytes per block: 1048576. */
+  blockSize: number;
+  /** One hex chaining value per 1 MiB block; `[root]` for a file of at most one block. */
+  blocks: string[];
+  /** Bytes hashed: the file's size when it was opened. */
+  size: number;
+}
+
+/**
+ * Hashes a regular file (off the JS thread, blocks in parallel on every
+ * core): its root and every block's chaining value in one pass. A directory,
+ * FIFO or missing file is a RealizeError.
+ */
+export function hashFile(path: string): Promise<FileHash> {
+  return later(() => native.hashFile(path));
+}
+
+/**
+ * Chaining values of blocks `[firstBlock, firstBlock + count)`, clipped at
+ * the end of the file: the same values `hashFile` lists (so `[root]` for a
+ * file of at most one block).
+ */
+export function hashBlocks(path: string, firstBlock: number, count: number): Promise<string[]> {
+  return later(() => native.hashBlocks(path, firstBlock, count));
+}
+
+/**
+ * Combines block chaining values into the root of a file of `fileSize`
+ * bytes; throws when their number does not fit that size.
+ */
+export function rootFromBlocks(fileSize: number, blocks: string[]): string {
+  return sync(() => native.rootFromBlocks(fileSize, blocks));
+}
+
+/** Whether `blocks` are the block values of a `fileSize`-byte file whose BLAKE3 is `root`. */
+export function verifyBlocks(root: string, fileSize: number, blocks: string[]): boolean {
+  return sync(() => native.verifyBlocks(root, fileSize, blocks));
+}
+
+// ---- Rolling-hash deltas ----
+
+/** Longest signature window and longest delta output: 64 MiB. */
+export const MAX_DELTA_WINDOW: number = native.MAX_DELTA_WINDOW;
+
+export interface SignatureOptions {
+  /** Block length in bytes (64..1048576); default about sqrt(2 * length), 4 KiB for 8 MiB. */
+  blockLength?: number;
+  /** Bytes of BLAKE3 kept per block (2..32); default from the window size. */
+  strongLength?: number;
+}
+
+/**
+ * Rolling-hash signature of `[offset, offset + length)` of a file (clipped
+ * at its end, at most 64 MiB). Ask for a window a little wider than the
+ * range you will diff, so content shifted across the range's edges still
+ * matches. The window is recorded in the signature.
+ */
+export function signature(path: string, offset: number, length: number, options?: SignatureOptions): Promise<Buffer> {
+  return later(() => native.signature(path, offset, length, options));
+}
+
+/**
+ * Delta turning the signature's window (of the other side's file) into
+ * `[offset, offset + length)` of this file (clipped at its end, at most
+ * 64 MiB). A malformed signature is a RealizeError (code 'protocol').
+ */
+export function diff(path: string, offset: number, length: number, sig: Uint8Array): Promise<Buffer> {
+  return later(() => native.diff(path, offset, length, sig));
+}
+
+/**
+ * The new bytes a delta describes, reading the base window it names (the
+ * signature's window) from `basePath`. Refuses, as a RealizeError, a
+ * malformed delta ('protocol'), one producing more than `maxOutput` bytes
+ * ('protocol'), and a result whose BLAKE3 differs from the one the delta
+ * carries, e.g. because the base changed since its signature ('verify').
+ */
+export function applyDelta(basePath: string, delta: Uint8Array, maxOutput: number): Promise<Buffer> {
+  return later(() => native.applyDelta(basePath, delta, maxOutput));
+}
+
+export interface DeltaInfo {
+  /** Start of the base window it copies from. */
+  windowOffset: number;
+  /** Length of that window. */
+  windowLength: number;
+  /** Bytes it produces. */
+  outputLength: number;
+}
+
+/** A delta's header (checks the header only). */
+export function deltaInfo(delta: Uint8Array): DeltaInfo {
+  return sync(() => native.deltaInfo(delta));
+}
+
+// ---- sd_notify ----
+
+/**
+ * Sends `state` (e.g. 'READY=1', 'STOPPING=1', 'STATUS=...') as one
+ * datagram to `$NOTIFY_SOCKET` (a path, or an abstract socket if it starts
+ * with '@'). Returns false when the variable is unset; throws a
+ * RealizeError when the socket cannot be reached.
+ */
+export function sdNotify(state: string): boolean {
+  return sync(() => native.sdNotify(state));
+}
 
 // ---- The recursive inotify watcher (used by lib/history) ----
-import { resolve as resolvePath } from 'node:path';
-import { RealizeError, firstLine } from './model/errors.js';
 
 /** One change under a watched root; paths are relative to it, '/'-separated. */
 export interface WatchEvent {

@@ -2,6 +2,7 @@
 // (listening mode) or to one caller over stdin/stdout (--stdio). Composes the
 // Real (lib/storage), the protocol and the transports; the bin only parses
 // arguments and handles signals.
+import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
 import type { Address } from '../model/address.js';
@@ -106,6 +107,8 @@ export async function serveStdio(opts: { root?: string; configPath?: string; log
   let store: RealStore;
   if (opts.root !== undefined) {
     store = new RealStore(new Map([[STDIO_ARENA, opts.root]]));
+    // As rsync, a destination directory is made if its parent exists.
+    await mkdir(opts.root).catch(() => {});
     await checkArenaRoot(STDIO_ARENA, opts.root);
   } else {
     store = storeOf(await loadConfig({ path: opts.configPath }));

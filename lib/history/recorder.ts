@@ -55,9 +55,35 @@ export interface Recorder {
 /** Size, mtime and hash of a path as seen on disk, looked up ahead of its turn. */
 type Look =
   | { present: false }
-  | { present: true; size: number; mtime: number; hash?: string; unstable?: boolean; error?: string };
+  | { present: true; size: number; mtime: number; hash?: string; error?: string };
 
 const BATCH = 512;
+/** Under load, commits are at least this far apart (each one syncs the disk). */
+const GROUP_MS = 20;
+
+/** A FIFO of operations that does not copy itself on every shift. */
+class OpQueue {
+  private items: Op[] = [];
+  private head = 0;
+  get length(): number {
+    return this.items.length - this.head;
+  }
+  push(ops: Op[]): void {
+    for (const op of ops) this.items.push(op);
+  }
+  at(i: number): Op | undefined {
+    return this.items[this.head + i];
+  }
+  shift(): Op | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const op = this.items[this.head++];
+    if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return op;
+  }
+}
 
 export function recordArena(db: HistoryDb, arenaName: string, root: string, options: RecorderOptions = {}): Recorder {
   const arena = db.arena(arenaName);
@@ -66,7 +92,8 @@ export function recordArena(db: HistoryDb, arenaName: string, root: string, opti
   const log: RecorderLog = options.log ?? { warn: (m) => process.stderr.write(`warn: history: ${m}\n`) };
   const stats: RecorderStats = { hashed: 0, recorded: 0, scans: 0 };
   const events = new EventEmitter();
-  const queue: Op[] = [{ op: 'rescan' }];
+  const queue = new OpQueue();
+  queue.push([{ op: 'rescan' }]);
   const looks = new WeakMap<Op, Promise<Look>>();
   let running = false;
   let closed = false;
@@ -95,14 +122,34 @@ export function recordArena(db: HistoryDb, arenaName: string, root: string, opti
       if (change.hash !== undefined) overlay.set(change.path, { size: change.size!, mtime: change.mtime!, hash: change.hash });
     }
   };
+  let lastCommit = 0;
+  let commitTimer: NodeJS.Timeout | undefined;
   const commit = (): void => {
+    if (commitTimer) clearTimeout(commitTimer);
+    commitTimer = undefined;
     if (batch.length === 0) return;
+    lastCommit = Date.now();
     const changes = batch;
     batch = [];
     overlay.clear();
     arena.appendMany(changes);
     stats.recorded += changes.length;
     log.debug?.(`recorded ${changes.length} change(s) in arena ${arenaName}`);
+  };
+
+  /** Commits now if the batch is full or it has been a while; else soon, with what else arrives. */
+  const commitSoon = (): void => {
+    if (batch.length === 0) return;
+    const wait = GROUP_MS - (Date.now() - lastCommit);
+    if (batch.length >= BATCH || wait <= 0) return commit();
+    commitTimer ??= setTimeout(() => {
+      commitTimer = undefined;
+      try {
+        if (!closed) commit();
+      } catch (err) {
+        log.warn(toRealizeError(err).message);
+      }
+    }, wait);
   };
 
   const hashOf = async (abs: string): Promise<string> => {
@@ -118,10 +165,8 @@ export function recordArena(db: HistoryDb, arenaName: string, root: string, opti
       if (!st.isFile()) return { present: false };
       const known = arena.file(path);
       if (known && known.size === st.size && known.mtime === st.mtimeMs) return { present: true, size: st.size, mtime: st.mtimeMs };
-      const h = await hashOf(abs);
-      const after = await lstat(abs);
-      const unstable = after.size !== st.size || after.mtimeMs !== st.mtimeMs;
-      return { present: true, size: st.size, mtime: st.mtimeMs, hash: h, unstable };
+      // A change while it is hashed comes with its own event: that settles it again.
+      return { present: true, size: st.size, mtime: st.mtimeMs, hash: await hashOf(abs) };
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'not_found') return { present: false };
@@ -142,7 +187,6 @@ export function recordArena(db: HistoryDb, arenaName: string, root: string, opti
       return;
     }
     if (known && known.size === seen.size && known.mtime === seen.mtime) return;
-    if (seen.unstable) return; // still changing: its next event settles it again
     const h = seen.hash ?? (await hashOf(join(root, op.path)));
     record({ kind: known ? 'update' : 'add', path: op.path, size: seen.size, mtime: seen.mtime, hash: h });
   };
@@ -208,12 +252,10 @@ export function recordArena(db: HistoryDb, arenaName: string, root: string, opti
 
   /** Starts looking at the next settles ahead of their turn. */
   const prefetch = (): void => {
-    let started = 0;
-    for (const op of queue) {
-      if (started >= concurrency * 4) break;
-      if (op.op !== 'settle' || looks.has(op)) continue;
-      looks.set(op, limit(() => look(op.path)));
-      started++;
+    const ahead = Math.min(queue.length, concurrency * 4);
+    for (let i = 0; i < ahead; i++) {
+      const op = queue.at(i)!;
+      if (op.op === 'settle' && !looks.has(op)) looks.set(op, limit(() => look(op.path)));
     }
   };
 
@@ -243,7 +285,8 @@ export function recordArena(db: HistoryDb, arenaName: string, root: string, opti
               log.warn(op.message);
               break;
           }
-          if (batch.length >= BATCH || queue.length === 0) commit();
+          if (batch.length >= BATCH) commit();
+          else if (queue.length === 0) commitSoon();
         } catch (err) {
           batch = [];
           overlay.clear();
@@ -264,7 +307,7 @@ export function recordArena(db: HistoryDb, arenaName: string, root: string, opti
 
   const debouncer = new Debouncer(
     (ops) => {
-      queue.push(...ops);
+      queue.push(ops);
       void run();
     },
     { quietMs: options.quietMs },
@@ -284,7 +327,7 @@ export function recordArena(db: HistoryDb, arenaName: string, root: string, opti
     async idle() {
       for (;;) {
         if (closed) return;
-        if (!running && queue.length === 0 && debouncer.waiting === 0) return;
+        if (!running && queue.length === 0 && debouncer.waiting === 0 && batch.length === 0) return;
         await new Promise<void>((r) => {
           const done = (): void => {
             clearTimeout(t);
@@ -299,6 +342,7 @@ export function recordArena(db: HistoryDb, arenaName: string, root: string, opti
     close() {
       if (closed) return;
       closed = true;
+      if (commitTimer) clearTimeout(commitTimer);
       watch?.close();
       debouncer.close();
       try {

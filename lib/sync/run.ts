@@ -60,6 +60,12 @@ export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
     for (let attempt = 0; ; attempt++) {
       let src: Endpoint | undefined;
       let dst: Endpoint | undefined;
+      // Interrupted or out of time: drop the connections at once; what reached DST stays as partial files.
+      const hangUp = () => {
+        src?.close();
+        dst?.close();
+      };
+      signal.addEventListener('abort', hangUp, { once: true });
       const connectOpts = { config: opts.config, rsh: opts.rsh, remoteServe: opts.remoteServe, throttleUp: opts.throttleUp, throttleDown: opts.throttleDown };
       try {
         src = await connect(srcSpec, { ...connectOpts, create: false });
@@ -91,6 +97,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
         await sleep(delay, opts.signal);
         if (opts.signal.aborted) break;
       } finally {
+        signal.removeEventListener('abort', hangUp);
         if (src) addWire(stats, src);
         if (dst) addWire(stats, dst);
         src?.close();

@@ -87,9 +87,11 @@ export async function transferFile(src: Side, dst: Side, job: FileJob, opts: Tra
     ),
   );
   if (!wrote) await dst.files.truncate(dst.arena, job.dst, size);
+  opts.signal.throwIfAborted();
 
   const srcHash = await srcHashing;
   await verify(src, dst, job, srcHash, opts);
+  opts.signal.throwIfAborted();
   await dst.files.finish(dst.arena, job.dst, srcHash.mtime, srcHash.root);
   if (!opts.copy) await deleteSource(src, job, srcHash);
   return { action: opts.copy ? 'copied' : 'moved', hash: srcHash.root };

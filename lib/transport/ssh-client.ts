@@ -36,6 +36,7 @@ export function dialSsh(opts: SshDialOptions): Promise<SshConnection> {
       reject(err);
     };
     client.on('ready', () => {
+      client.setNoDelay(true);
       client.subsys(SUBSYSTEM, (err, stream) => {
         if (err) return fail(new RealizeError('protocol', `peer ${opts.peerName} refused the realize channel: ${err.message}`));
         settled = true;

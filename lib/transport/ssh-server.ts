@@ -34,6 +34,8 @@ export interface SshServer {
 export async function startSshServer(opts: SshServerOptions): Promise<SshServer> {
   const server = new ssh2.Server({ hostKeys: [opts.hostKey], algorithms: ALGORITHMS }, (client, info) => {
     const from = `${info.ip}:${info.port}`;
+    // Requests are small frames awaiting answers: Nagle's delay would cost every round trip.
+    (client as unknown as { setNoDelay(on: boolean): void }).setNoDelay(true);
     let peer: AdmittedPeer | undefined;
     const timer = setTimeout(() => client.end(), (opts.authTimeoutSeconds ?? 30) * 1000);
     client.on('authentication', (ctx) => {

@@ -1,0 +1,143 @@
+// realize-sync across the network: a configured peer over ssh2 (pinned keys)
+// and HOST:PATH over a real OpenSSH sshd; interruptions and resumption.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BIN_DIR } from '../helpers/run.js';
+import { startHousehold, type Household } from '../helpers/household.js';
+import { startSshd, type Sshd } from '../helpers/sshd.js';
+import { spawnSync, syncJson, until } from '../helpers/sync.js';
+import { b3sums, exists, listFiles, makeTree } from '../helpers/tree.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const dir = tempDir();
+let h: Household;
+let sshd: Sshd;
+const remoteServe = `${process.execPath} ${BIN_DIR}realize-serve.js`;
+
+before(async () => {
+  mkdirSync(join(dir, 'household'));
+  mkdirSync(join(dir, 'sshd'));
+  h = await startHousehold(join(dir, 'household'), { arenas: ['photos'] });
+  sshd = await startSshd(join(dir, 'sshd'));
+});
+
+after(async () => {
+  await h?.stop();
+  sshd?.stop();
+});
+
+test('push to a configured peer, then pull back, over ssh2 with pinned keys', async () => {
+  const src = join(dir, 'push-src');
+  makeTree(src, { 'a.jpg': 2 * 1024 * 1024 + 3, 'trip/b.jpg': 100_000, 'trip/c d:e ü.jpg': 'tiny' });
+  const before = b3sums(src);
+  let r = await syncJson(['--config', h.laptopConfig, src, 'nas:photos/2026']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(b3sums(join(h.arenas.photos!, '2026')), before);
+  assert.deepEqual(listFiles(src), []);
+  assert.ok((r.summary!.wire_bytes_sent as number) > 2 * 1024 * 1024);
+  assert.match(h.serveLog(), /final photos\/2026\/a\.jpg 2\.0M BLAKE3 [0-9a-f]{64} by laptop/);
+
+  const back = join(dir, 'pull-dst');
+  r = await syncJson(['--config', h.laptopConfig, '--copy', 'nas:photos/2026', back]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(b3sums(back), before);
+  assert.ok((r.summary!.wire_bytes_received as number) > 2 * 1024 * 1024);
+});
+
+test('move over ssh (HOST:PATH through OpenSSH, realize-serve --stdio at the far end)', async () => {
+  const src = join(dir, 'ssh-src');
+  makeTree(src, { 'one.bin': 9 * 1024 * 1024 + 1, 'two/three.txt': 'three' });
+  const before = b3sums(src);
+  const dst = join(dir, 'ssh-dst');
+  const r = await syncJson(['-e', sshd.rsh, '--remote-serve', remoteServe, src, `${sshd.userHost}:${dst}`]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(b3sums(dst), before);
+  assert.deepEqual(listFiles(src), []);
+  // And back, as a pull.
+  const r2 = await syncJson(['-e', sshd.rsh, '--remote-serve', remoteServe, `${sshd.userHost}:${dst}`, src]);
+  assert.equal(r2.status, 0, r2.stderr);
+  assert.deepEqual(b3sums(src), before);
+  assert.deepEqual(listFiles(dst), []);
+});
+
+test('unreachable or unauthorized endpoints: one line, exit 1', async () => {
+  let r = await syncJson(['-e', sshd.rsh.replace(/-p \d+/, '-p 1'), '--remote-serve', remoteServe, dir, `${sshd.userHost}:/tmp/x`]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /refused|closed|reach/i);
+  r = await syncJson(['--config', h.laptopConfig, dir, 'nas:nosuch']);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /does not grant arena nosuch/);
+  r = await syncJson(['-e', sshd.rsh, '--remote-serve', '/no/such/realize-serve', dir, `${sshd.userHost}:/tmp/x`]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /No such file|not found/);
+});
+
+test('kill -9 mid-file, then a rerun finishes it and sends only what was missing', async () => {
+  const src = join(dir, 'kill-src');
+  const size = 48 * 1024 * 1024;
+  makeTree(src, { 'video.bin': size });
+  const before = b3sums(src);
+  const args = ['--config', h.laptopConfig, '--throttle-up', '8M', src, 'nas:photos/kill'];
+  const first = spawnSync(args);
+  const progress = () => Math.max(0, ...first.events().filter((e) => e.event === 'progress').map((e) => e.done as number));
+  await until(() => progress() >= 24 * 1024 * 1024, 30_000, 'half the file at the peer');
+  first.child.kill('SIGKILL');
+  await first.exited;
+  const r = await syncJson(['--config', h.laptopConfig, src, 'nas:photos/kill']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(b3sums(join(h.arenas.photos!, 'kill')), before);
+  const sent = r.summary!.wire_bytes_sent as number;
+  assert.ok(sent < size - 16 * 1024 * 1024, `resumed: sent ${sent} of ${size}`);
+  assert.ok(!exists(join(src, 'video.bin')));
+});
+
+test('SIGINT: exit 20, the partial file kept and resumable', async () => {
+  const src = join(dir, 'int-src');
+  makeTree(src, { 'f.bin': 32 * 1024 * 1024 });
+  const run = spawnSync(['--config', h.laptopConfig, '--throttle-up', '8M', src, 'nas:photos/int']);
+  const partial = join(h.arenas.photos!, 'int', '.f.bin.part');
+  await until(() => exists(partial) && statSync(partial).size > 0, 30_000, 'a partial at the peer');
+  run.child.kill('SIGINT');
+  assert.equal(await run.exited, 20);
+  assert.ok(exists(partial));
+  assert.ok(exists(join(src, 'f.bin')), 'source kept');
+  const summary = run.events().find((e) => e.event === 'summary');
+  assert.equal(summary?.interrupted, true);
+});
+
+test('--max-duration exceeded: exit 11, source kept', async () => {
+  const src = join(dir, 'slow-src');
+  makeTree(src, { 'f.bin': 32 * 1024 * 1024 });
+  const r = await syncJson(['--config', h.laptopConfig, '--throttle-up', '4M', '--max-duration', '1s', src, 'nas:photos/slow']);
+  assert.equal(r.status, 11, r.stderr);
+  assert.equal(r.summary!.timed_out, true);
+  assert.ok(exists(join(src, 'f.bin')));
+});
+
+test('a source file modified during its move is not deleted', async () => {
+  const src = join(dir, 'mod-src');
+  makeTree(src, { 'f.bin': 24 * 1024 * 1024 });
+  const run = spawnSync(['--config', h.laptopConfig, '--throttle-up', '8M', src, 'nas:photos/mod']);
+  const partial = join(h.arenas.photos!, 'mod', '.f.bin.part');
+  await until(() => exists(partial) && statSync(partial).size > 0, 30_000, 'a partial at the peer');
+  const data = readFileSync(join(src, 'f.bin'));
+  data.fill(1, 0, 1000);
+  writeFileSync(join(src, 'f.bin'), data);
+  assert.equal(await run.exited, 1);
+  assert.ok(readFileSync(join(src, 'f.bin')).equals(data), 'the modified source is intact');
+  assert.ok(run.events().some((e) => e.event === 'file_error'));
+});
+
+test('10,000 small files to a peer', async () => {
+  const src = join(dir, 'many');
+  const files: Record<string, number> = {};
+  for (let i = 0; i < 10_000; i++) files[`d${i % 100}/f${i}.txt`] = 1 + (i % 64);
+  makeTree(src, files);
+  const r = await syncJson(['--config', h.laptopConfig, '--parallel', '16', src, 'nas:photos/many'], { timeoutMs: 300_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.summary!.files_ok, 10_000);
+  assert.equal(listFiles(join(h.arenas.photos!, 'many')).length, 10_000);
+  assert.deepEqual(listFiles(src), []);
+});
