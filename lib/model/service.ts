@@ -65,8 +65,11 @@ export interface FileService {
   send(arena: string, path: ArenaPath, offset: number, fileSize: number, data: Buffer): Promise<void>;
   /** Copies a range of the final file into the partial (content that did not change), setting its size to `fileSize`. */
   reuse(arena: string, path: ArenaPath, offset: number, length: number, fileSize: number): Promise<void>;
-  /** Sets the partial's mtime (ms) and renames it to final, durably; `root` is the hash the caller verified (for logs). */
-  finish(arena: string, path: ArenaPath, mtime: number, root?: string): Promise<FileIdentity>;
+  /**
+   * Checks that the partial hashes to `root` (else RealizeError('verify'),
+   * partial kept), sets its mtime (ms) and renames it to final, durably.
+   */
+  finish(arena: string, path: ArenaPath, mtime: number, root: string): Promise<FileIdentity>;
   /** Root and block hashes of the whole file. */
   hash(arena: string, path: ArenaPath, form: FileForm): Promise<FileHashes>;
   /** Block hashes of blocks [first, first + count) of the file. */

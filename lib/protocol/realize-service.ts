@@ -24,7 +24,7 @@ export interface ServiceEvent {
   arena: string;
   path: ArenaPath;
   size?: number;
-  /** The BLAKE3 root the caller verified before finishing. */
+  /** The BLAKE3 root of the file made final. */
   root?: string;
 }
 
@@ -56,8 +56,8 @@ export function realizeHandler(files: FileService, granted: ReadonlySet<string>,
       const mtime = num(a.mtime, 'mtime');
       const ar = arena(a);
       const p = path(a);
-      const root = a.root === undefined ? undefined : hashes([a.root])[0];
-      const identity = await files.finish(ar, p, mtime);
+      const root = hashes([a.root])[0]!;
+      const identity = await files.finish(ar, p, mtime, root);
       onChange?.({ method: 'finish', arena: ar, path: p, size: identity.size, root });
       return { result: identity };
     },
@@ -190,7 +190,7 @@ export class RemoteFiles implements FileService {
     await this.session.call('reuse', { arena, path, offset, length, fileSize });
   }
 
-  async finish(arena: string, path: ArenaPath, mtime: number, root?: string): Promise<FileIdentity> {
+  async finish(arena: string, path: ArenaPath, mtime: number, root: string): Promise<FileIdentity> {
     const r = (await this.session.call('finish', { arena, path, mtime, root })).result;
     return identity(r) ?? { size: 0, mtime: 0, ino: 0 };
   }

@@ -9,13 +9,16 @@ import { partialPath, type ArenaPath } from '../model/path.js';
 import type { FileForm, FileHashes, FileIdentity, FileService, Listing, ListOptions } from '../model/service.js';
 import { BLOCK_SIZE, applyDelta, diff, hashBlocks, hashFile, signature } from '../native.js';
 import { listArena } from './listing.js';
-import { READ, WRITE, checkArenaRoot, fdPath, openInArena, resolveInArena, syncDir } from './resolve.js';
+import { DirSync } from './dir-sync.js';
+import { READ, WRITE, checkArenaRoot, fdPath, openInArena, resolveInArena } from './resolve.js';
 
 /** Largest delta output accepted for one range: the caller's ranges are a few MiB. */
 const MAX_DELTA_OUTPUT = 64 << 20;
 
 export class RealStore implements FileService {
   readonly #roots: Map<string, string>;
+  readonly #checked = new Map<string, number>();
+  readonly #dirSync = new DirSync();
 
   /** `roots` maps arena names to absolute directories. */
   constructor(roots: Map<string, string>) {
@@ -30,7 +33,12 @@ export class RealStore implements FileService {
   async root(arena: string): Promise<string> {
     const root = this.#roots.get(arena);
     if (root === undefined) throw new RealizeError('not_found', `no arena named ${arena} here`);
-    await checkArenaRoot(arena, root);
+    // Checked at most once a second: a vanished disk is noticed, small files stay cheap.
+    const now = Date.now();
+    if (now - (this.#checked.get(arena) ?? 0) > 1000) {
+      await checkArenaRoot(arena, root);
+      this.#checked.set(arena, now);
+    }
     return root;
   }
 
@@ -63,13 +71,15 @@ export class RealStore implements FileService {
     await this.send(arena, path, offset, fileSize, data);
   }
 
-  async finish(arena: string, path: ArenaPath, mtime: number): Promise<FileIdentity> {
-    const root = await this.root(arena);
-    const part = await resolveInArena(root, partialPath(path));
-    const final = await resolveInArena(root, path);
-    const fh = await openInArena(root, partialPath(path), READ);
+  async finish(arena: string, path: ArenaPath, mtime: number, root: string): Promise<FileIdentity> {
+    const dir = await this.root(arena);
+    const part = await resolveInArena(dir, partialPath(path));
+    const final = await resolveInArena(dir, path);
+    const fh = await openInArena(dir, partialPath(path), READ);
     let identity: FileIdentity;
     try {
+      const got = await hashFile(fdPath(fh));
+      if (got.root !== root) throw new RealizeError('verify', `${path}: the partial file hashes to ${got.root}, not ${root}; kept as partial`);
       const seconds = mtime / 1000;
       await fh.utimes(seconds, seconds);
       await fh.sync();
@@ -79,7 +89,7 @@ export class RealStore implements FileService {
       await fh.close();
     }
     await fs.rename(part, final);
-    await syncDir(dirname(final));
+    await this.#dirSync.sync(dirname(final));
     return identity;
   }
 

@@ -90,9 +90,7 @@ export async function transferFile(src: Side, dst: Side, job: FileJob, opts: Tra
   opts.signal.throwIfAborted();
 
   const srcHash = await srcHashing;
-  await verify(src, dst, job, srcHash, opts);
-  opts.signal.throwIfAborted();
-  await dst.files.finish(dst.arena, job.dst, srcHash.mtime, srcHash.root);
+  await verifyAndFinish(src, dst, job, srcHash, opts);
   if (!opts.copy) await deleteSource(src, job, srcHash);
   return { action: opts.copy ? 'copied' : 'moved', hash: srcHash.root };
 }
@@ -132,19 +130,30 @@ async function patch(src: Side, dst: Side, job: FileJob, range: ByteRange, want:
   return true;
 }
 
-/** DST's partial must hash to SRC's root; differing blocks are re-sent once. */
-async function verify(src: Side, dst: Side, job: FileJob, srcHash: FileHashes, opts: TransferOptions): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    const got = await dst.files.hash(dst.arena, job.dst, 'partial');
-    if (got.root === srcHash.root && got.size === srcHash.size) return;
-    if (attempt > 0) throw new RealizeError('verify', `verification failed: the copy hashes to ${got.root}, the source to ${srcHash.root}; the source changed while being moved?`);
-    const size = srcHash.size;
-    const bad = srcHash.blocks.map((h, i) => (got.blocks[i] === h ? -1 : i)).filter((i) => i >= 0);
-    for (const b of bad) {
-      const start = b * BLOCK_SIZE;
-      await sendRange(src, dst, job, new ByteRange(start, Math.min(size, start + BLOCK_SIZE)), size, opts);
+/** Makes DST's partial final; DST checks it hashes to SRC's root. Differing blocks are re-sent once. */
+async function verifyAndFinish(src: Side, dst: Side, job: FileJob, srcHash: FileHashes, opts: TransferOptions): Promise<void> {
+  try {
+    await dst.files.finish(dst.arena, job.dst, srcHash.mtime, srcHash.root);
+    return;
+  } catch (err) {
+    if (!(err instanceof RealizeError) || err.code !== 'verify') throw err;
+  }
+  const got = await dst.files.hash(dst.arena, job.dst, 'partial');
+  const size = srcHash.size;
+  const bad = srcHash.blocks.map((h, i) => (got.blocks[i] === h ? -1 : i)).filter((i) => i >= 0);
+  for (const b of bad) {
+    const start = b * BLOCK_SIZE;
+    await sendRange(src, dst, job, new ByteRange(start, Math.min(size, start + BLOCK_SIZE)), size, opts);
+  }
+  if (bad.length === 0 || got.size !== size) await dst.files.truncate(dst.arena, job.dst, size);
+  opts.signal.throwIfAborted();
+  try {
+    await dst.files.finish(dst.arena, job.dst, srcHash.mtime, srcHash.root);
+  } catch (err) {
+    if (err instanceof RealizeError && err.code === 'verify') {
+      throw new RealizeError('verify', `verification failed twice for ${job.src}: did the source change while being moved? kept`);
     }
-    if (bad.length === 0 || got.size !== size) await dst.files.truncate(dst.arena, job.dst, size);
+    throw err;
   }
 }
 
