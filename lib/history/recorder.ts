@@ -5,7 +5,7 @@
 // applied in order; hashing runs ahead of them in parallel, and the changes
 // they produce are committed in batches (one LMDB transaction each).
 import { EventEmitter } from 'node:events';
-import { lstat } from 'node:fs/promises';
+import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { toRealizeError } from '../model/errors.js';
 import { isValidPath } from '../model/path.js';
@@ -161,7 +161,7 @@ export function recordArena(db: HistoryDb, arenaName: string, root: string, opti
   const look = async (path: string): Promise<Look> => {
     const abs = join(root, path);
     try {
-      const st = await lstat(abs);
+      const st = lstatSync(abs);
       if (!st.isFile()) return { present: false };
       const known = arena.file(path);
       if (known && known.size === st.size && known.mtime === st.mtimeMs) return { present: true, size: st.size, mtime: st.mtimeMs };

@@ -3,22 +3,20 @@
 //!
 //! The callback is called without an error argument (`CalleeHandled=false`),
 //! so a throw in it would reach `napi_fatal_exception`: `lib/native.ts` wraps
-//! every callback in a try/catch before handing it here. At most
-//! `MAX_IN_FLIGHT` batches wait for the JS thread; beyond that the reading
-//! thread stops reading, the kernel queue overflows and the consumer gets a
-//! `rescan`, so memory stays bounded when JS falls behind.
+//! every callback in a try/catch before handing it here. One batch at a time
+//! waits for the JS thread; meanwhile events gather into the next batch (up to
+//! `realize_core::watch::MAX_BATCH`), beyond which the reading thread stops
+//! reading, the kernel queue overflows and the consumer gets a `rescan`: memory
+//! stays bounded when JS falls behind, and a busy JS thread gets few, large
+//! batches instead of many small ones.
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
-use realize_core::watch::{Event, Watcher};
-
-/// Batches handed to JS and not yet taken by the JS thread, at most.
-const MAX_IN_FLIGHT: usize = 8;
+use realize_core::watch::{Event, Sink, Watcher};
 
 /// One change under the watched root; paths are relative to it.
 #[napi(object)]
@@ -49,6 +47,31 @@ fn to_js(e: Event) -> WatchEvent {
 }
 
 type Tsfn = ThreadsafeFunction<Vec<WatchEvent>, (), Vec<WatchEvent>, Status, false>;
+
+/// Hands batches to JS, one waiting for the JS thread at a time.
+struct JsSink {
+    tsfn: Arc<Tsfn>,
+    /// Batches queued for the JS thread and not yet taken by it.
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl Sink for JsSink {
+    fn ready(&self) -> bool {
+        self.in_flight.load(Ordering::SeqCst) == 0
+    }
+
+    fn deliver(&mut self, batch: Vec<Event>) {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let events: Vec<WatchEvent> = batch.into_iter().map(to_js).collect();
+        if self
+            .tsfn
+            .call(events, ThreadsafeFunctionCallMode::NonBlocking)
+            != Status::Ok
+        {
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
 
 /// A running watch; `close()` stops it (also done when it is collected).
 #[napi]
@@ -96,21 +119,11 @@ pub fn watch_tree(root: String, on_events: Function<Vec<WatchEvent>, ()>) -> Res
             Ok(ctx.value)
         })?;
     let tsfn = Arc::new(tsfn);
-    let sender = tsfn.clone();
-    let watcher = Watcher::start(Path::new(&root), move |batch, stop| {
-        while in_flight.load(Ordering::SeqCst) >= MAX_IN_FLIGHT {
-            if stop.load(Ordering::SeqCst) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        in_flight.fetch_add(1, Ordering::SeqCst);
-        let events: Vec<WatchEvent> = batch.into_iter().map(to_js).collect();
-        if sender.call(events, ThreadsafeFunctionCallMode::NonBlocking) != Status::Ok {
-            in_flight.fetch_sub(1, Ordering::SeqCst);
-        }
-    })
-    .map_err(|e| Error::from_reason(e.0))?;
+    let sink = JsSink {
+        tsfn: tsfn.clone(),
+        in_flight,
+    };
+    let watcher = Watcher::start(Path::new(&root), sink).map_err(|e| Error::from_reason(e.0))?;
     Ok(NativeWatcher {
         watcher: Some(watcher),
         tsfn: Some(tsfn),

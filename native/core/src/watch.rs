@@ -635,9 +635,30 @@ fn describe(e: &io::Error) -> String {
     }
 }
 
-/// A [`Tree`] read on a background thread. Batches go to the callback given
-/// to [`Watcher::start`], on that thread; the second argument tells a callback
-/// that waits (for backpressure) when to give up.
+/// Where a [`Watcher`] hands its batches, on its thread.
+pub trait Sink: Send + 'static {
+    /// Whether the consumer would take a batch now. While it is busy, events
+    /// gather into one larger batch (up to [`MAX_BATCH`]); beyond that the
+    /// thread stops reading and the kernel queue may overflow into a rescan.
+    fn ready(&self) -> bool {
+        true
+    }
+    /// Takes a batch of events, in the order they happened.
+    fn deliver(&mut self, events: Vec<Event>);
+}
+
+impl<F: FnMut(Vec<Event>) + Send + 'static> Sink for F {
+    fn deliver(&mut self, events: Vec<Event>) {
+        self(events)
+    }
+}
+
+/// Events held for a busy consumer before the thread stops reading.
+pub const MAX_BATCH: usize = 16_384;
+/// How often a held batch is offered again to a busy consumer.
+const RETRY: Duration = Duration::from_millis(1);
+
+/// A [`Tree`] read on a background thread, batches handed to a [`Sink`].
 pub struct Watcher {
     stop: Arc<AtomicBool>,
     wake: Arc<OwnedFd>,
@@ -647,10 +668,7 @@ pub struct Watcher {
 impl Watcher {
     /// Watches `root` (every directory is watched when this returns) and
     /// starts the reading thread.
-    pub fn start<F>(root: &Path, mut deliver: F) -> Result<Watcher, WatchError>
-    where
-        F: FnMut(Vec<Event>, &AtomicBool) + Send + 'static,
-    {
+    pub fn start<S: Sink>(root: &Path, mut sink: S) -> Result<Watcher, WatchError> {
         let mut first = Vec::new();
         let mut tree = Tree::open(root, &mut first)?;
         // SAFETY: plain syscall; the result is checked.
@@ -668,17 +686,27 @@ impl Watcher {
         let thread = std::thread::Builder::new()
             .name("realize-watch".into())
             .spawn(move || {
+                let stopping = || thread_stop.load(Ordering::SeqCst);
                 let mut out = first;
                 loop {
                     if !out.is_empty() {
-                        deliver(std::mem::take(&mut out), &thread_stop);
+                        // A full batch waits for the consumer; reading stops meanwhile.
+                        while out.len() >= MAX_BATCH && !sink.ready() && !stopping() {
+                            std::thread::sleep(RETRY);
+                        }
+                        if sink.ready() || out.len() >= MAX_BATCH {
+                            sink.deliver(std::mem::take(&mut out));
+                        }
                     }
-                    if thread_stop.load(Ordering::SeqCst) {
+                    if stopping() {
                         break;
                     }
-                    let timeout = tree
+                    let mut timeout = tree
                         .next_deadline()
                         .map_or(-1, |d| d.as_millis() as i32 + 1);
+                    if !out.is_empty() {
+                        timeout = RETRY.as_millis() as i32;
+                    }
                     let mut fds = [
                         libc::pollfd {
                             fd: tree.fd(),
@@ -702,16 +730,16 @@ impl Watcher {
                             String::new(),
                             format!("waiting for inotify events failed: {}", describe(&e)),
                         ));
-                        deliver(std::mem::take(&mut out), &thread_stop);
+                        sink.deliver(std::mem::take(&mut out));
                         break;
                     }
-                    if thread_stop.load(Ordering::SeqCst) {
+                    if stopping() {
                         break;
                     }
                     if fds[0].revents != 0 {
                         if let Err(e) = tree.read_events(&mut out) {
                             out.push(Event::error(String::new(), e.0));
-                            deliver(std::mem::take(&mut out), &thread_stop);
+                            sink.deliver(std::mem::take(&mut out));
                             break;
                         }
                     } else {
@@ -951,7 +979,7 @@ mod tests {
     fn the_thread_delivers_batches_and_closes() {
         let d = Dir::new("thread");
         let (tx, rx) = std::sync::mpsc::channel();
-        let mut w = Watcher::start(&d.0, move |batch, _| {
+        let mut w = Watcher::start(&d.0, move |batch: Vec<Event>| {
             let _ = tx.send(batch);
         })
         .unwrap();
