@@ -81,6 +81,7 @@ export class HistoryDb {
   /** @internal */ readonly live = new EventEmitter();
   private readonly arenas = new Map<string, ArenaHistory>();
   private closed = false;
+  private ackTimer: NodeJS.Timeout | undefined;
 
   constructor(path: string) {
     if (openPaths.has(path)) throw new RealizeError('usage', `the history at ${path} is already open in this process; share one HistoryDb`);
@@ -156,9 +157,36 @@ export class HistoryDb {
     };
   }
 
-  /** Closes the environment; the object and its arenas are unusable afterwards. */
+  /** @internal Saves acks within a second, in one transaction for all arenas. */
+  saveAcksSoon(): void {
+    this.ackTimer ??= setTimeout(() => {
+      try {
+        this.saveAcks();
+      } catch {
+        // kept in memory: the next save or close writes them
+      }
+    }, 1000).unref();
+  }
+
+  /** @internal */
+  saveAcks(): void {
+    if (this.ackTimer) clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    if (this.closed) return;
+    const txn = this.env.beginTxn();
+    try {
+      for (const a of this.arenas.values()) a.saveAcks(txn);
+      txn.commit();
+    } catch (err) {
+      txn.abort();
+      throw toRealizeError(err);
+    }
+  }
+
+  /** Closes the environment (saving acks first); the object and its arenas are unusable afterwards. */
   close(): void {
     if (this.closed) return;
+    this.saveAcks();
     this.closed = true;
     this.live.removeAllListeners();
     this.entriesDbi.close();
@@ -176,6 +204,7 @@ export class HistoryDb {
 
 export class ArenaHistory {
   private readonly prefix: Buffer;
+  private readonly unsavedAcks = new Map<string, number>();
   private last: number;
   private trimmed: number;
 
@@ -266,31 +295,38 @@ export class ArenaHistory {
     return this.trimmed;
   }
 
-  /** Records that `peer` has every entry up to `seq`. Acks only move forward. */
+  /**
+   * Records that `peer` has every entry up to `seq`. Acks only move forward.
+   * Cheap enough to call on every ack message: they reach the disk within a
+   * second (and on `trim` and `close`); one lost in a crash only keeps
+   * entries a little longer.
+   */
   ack(peer: string, seq: number): void {
     this.db.check();
     if (!Number.isSafeInteger(seq) || seq < 0) throw new RealizeError('usage', `invalid acknowledged seq ${seq} from ${peer}`);
     const value = Math.min(seq, this.last);
-    const key = this.metaKey(`ack\0${peer}`);
-    const txn = this.db.env.beginTxn();
-    try {
-      if (value > readNumber(txn, this.db.metaDbi, key)) txn.putNumber(this.db.metaDbi, key, value);
-      txn.commit();
-    } catch (err) {
-      txn.abort();
-      throw toRealizeError(err);
-    }
+    if (value <= this.acked(peer)) return;
+    this.unsavedAcks.set(peer, value);
+    this.db.saveAcksSoon();
   }
 
   /** The seq `peer` acknowledged (0 if never). */
   acked(peer: string): number {
     this.db.check();
+    const unsaved = this.unsavedAcks.get(peer);
+    if (unsaved !== undefined) return unsaved;
     const txn = this.db.env.beginTxn({ readOnly: true });
     try {
       return readNumber(txn, this.db.metaDbi, this.metaKey(`ack\0${peer}`));
     } finally {
       txn.abort();
     }
+  }
+
+  /** @internal Writes the acks not yet on disk, in `txn`. */
+  saveAcks(txn: Lmdb.Txn): void {
+    for (const [peer, seq] of this.unsavedAcks) txn.putNumber(this.db.metaDbi, this.metaKey(`ack\0${peer}`), seq);
+    this.unsavedAcks.clear();
   }
 
   /**
@@ -303,6 +339,7 @@ export class ArenaHistory {
     if (peers.length === 0) return 0;
     const upTo = Math.min(...peers.map((p) => this.acked(p)));
     if (upTo <= this.trimmed) return 0;
+    this.db.saveAcks();
     const { env, entriesDbi, metaDbi } = this.db;
     const txn = env.beginTxn();
     const cursor = new lmdb.Cursor<Buffer>(txn, entriesDbi, { keyIsBuffer: true });

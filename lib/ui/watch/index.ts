@@ -7,6 +7,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { ReadStream } from 'node:tty';
 import { createElement } from 'react';
 import { render } from 'ink';
+import { RealizeError } from '../../model/errors.js';
 import { WatchApp } from './app.js';
 import { WatchModel } from './model.js';
 import { renderPlain } from './plain.js';
@@ -68,6 +69,9 @@ export interface WatchStdinOptions {
  * time limit, 20 interrupted), or 0 if the user quit before it.
  */
 export async function runWatchStdin(input: Readable, output: NodeJS.WriteStream, options: WatchStdinOptions = {}): Promise<number> {
+  if ((input as { isTTY?: boolean }).isTTY === true) {
+    throw new RealizeError('usage', "stdin is a terminal; pipe a stream into it: realize-sync --json SRC DST | realize-watch -");
+  }
   const model = new WatchModel();
   const converter = syncConverter();
   const apply = model.apply.bind(model);
