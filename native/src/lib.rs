@@ -1,8 +1,12 @@
 //! The napi layer: thin wrappers that turn `realize-core` into JS functions.
-use napi_derive::napi;
+//! One module per capability; heavy work runs as `AsyncTask`s on the libuv pool.
 
+mod args;
+mod delta;
+mod hash;
+mod notify;
 mod watch;
 
-/// Size of one hash-tree block, in bytes.
-#[napi]
-pub const BLOCK_SIZE: u32 = realize_core::BLOCK_SIZE as u32;
+pub use delta::*;
+pub use hash::*;
+pub use notify::*;

@@ -1,7 +1,39 @@
-//! Realize's native core, free of napi types so `cargo test` links.
+//! Realize's native core: the BLAKE3 hash tree, rolling-hash deltas,
+//! sd_notify and the inotify watcher, free of napi types so `cargo test`
+//! links (napi-rs #1099).
+//! The napi layer in `native/src` wraps these; every input it passes from the
+//! network is bounded here.
+#![deny(missing_docs)]
 
-/// Size of one hash-tree block: 1 MiB.
-pub const BLOCK_SIZE: u64 = 1 << 20;
+mod apply;
+mod delta;
+mod diff;
+mod file;
+mod hash;
+mod hex;
+mod notify;
+mod rolling;
+mod signature;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod testutil;
 
 /// The recursive inotify watcher.
 pub mod watch;
+
+pub use apply::{apply_bytes, apply_file, ApplyError};
+pub use delta::{delta_info, DeltaFormatError, DeltaInfo};
+pub use diff::{diff_bytes, diff_file, DiffError};
+pub use file::FileError;
+pub use hash::{
+    block_count, hash_blocks, hash_bytes, hash_file, root_from_blocks, verify_blocks, ChainingValue,
+    FileHash, TreeError, BLOCK_SIZE,
+};
+pub use hex::{from_hex, to_hex, HexError};
+pub use notify::{notify_to, sd_notify, NotifyError};
+pub use signature::{
+    default_block_len, default_strong_len, signature_bytes, signature_file, SignatureError,
+    SignatureOptions, MAX_BLOCK_LEN, MAX_OFFSET, MAX_STRONG_LEN, MAX_WINDOW, MIN_BLOCK_LEN,
+    MIN_STRONG_LEN,
+};

@@ -1,0 +1,381 @@
+//! The BLAKE3 hash tree of a file, cut at 1 MiB blocks.
+//!
+//! The root is exactly BLAKE3 of the file (what `b3sum` prints). Each 1 MiB
+//! block also has a chaining value: the BLAKE3 subtree value of that block at
+//! its offset (`hazmat::set_input_offset` + `finalize_non_root`). Block values
+//! combine into the root by BLAKE3's tree rule: a node of `n` blocks splits
+//! into a left subtree of the largest power of two of blocks below `n` and the
+//! rest. A file of at most one block has no interior nodes: its one "block
+//! value" is its root.
+//!
+//! Blocks are read with positioned reads into a per-thread 64 KiB buffer and
+//! hashed in parallel on rayon's pool, each worker taking the next block in
+//! file order, so memory does not grow with the file (besides 32 bytes per
+//! block of output) and the file is read front to back. Positioned reads, unlike `b3sum`'s mmap, cannot
+//! kill the process with SIGBUS when another process truncates the file.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use blake3::hazmat::{merge_subtrees_non_root, merge_subtrees_root, HasherExt, Mode};
+use rayon::prelude::*;
+
+use crate::file::{FileError, Input};
+
+/// Size of one hash-tree block: 1 MiB.
+pub const BLOCK_SIZE: u64 = 1 << 20;
+
+/// A 32-byte BLAKE3 chaining value (or root).
+pub type ChainingValue = [u8; 32];
+
+/// Bytes read at a time within a block: small enough that the copy from the
+/// page cache is still in L1/L2 when it is hashed (64 KiB measured fastest).
+const PIECE: usize = 64 << 10;
+
+/// The hash tree of a whole file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileHash {
+    /// Bytes hashed (the file's size when it was opened).
+    pub size: u64,
+    /// BLAKE3 of the file, as `b3sum` prints it.
+    pub root: ChainingValue,
+    /// One value per block; `[root]` for a file of at most one block.
+    pub blocks: Vec<ChainingValue>,
+}
+
+/// Block values that do not fit the file size they are said to describe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeError {
+    /// The file size given.
+    pub size: u64,
+    /// Blocks such a file has.
+    pub expected: u64,
+    /// Block values given.
+    pub got: u64,
+}
+
+impl fmt::Display for TreeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a file of {} bytes has {} block hash(es), got {}",
+            self.size, self.expected, self.got
+        )
+    }
+}
+
+impl std::error::Error for TreeError {}
+
+/// Number of blocks of a file of `size` bytes (1 for an empty file).
+pub fn block_count(size: u64) -> u64 {
+    if size <= BLOCK_SIZE {
+        1
+    } else {
+        size.div_ceil(BLOCK_SIZE)
+    }
+}
+
+/// Value of block `index`, whose bytes are `data`, in a file of `size` bytes.
+fn block_value(size: u64, index: u64, data: &[u8]) -> ChainingValue {
+    if size <= BLOCK_SIZE {
+        *blake3::hash(data).as_bytes()
+    } else {
+        blake3::Hasher::new()
+            .set_input_offset(index * BLOCK_SIZE)
+            .update(data)
+            .finalize_non_root()
+    }
+}
+
+/// Combines `blocks` (at least two) into a non-root subtree value.
+fn merge_non_root(blocks: &[ChainingValue]) -> ChainingValue {
+    if blocks.len() == 1 {
+        return blocks[0];
+    }
+    let (l, r) = blocks.split_at(left_len(blocks.len()));
+    merge_subtrees_non_root(&merge_non_root(l), &merge_non_root(r), Mode::Hash)
+}
+
+/// Blocks in the left subtree of a node of `n >= 2` blocks.
+fn left_len(n: usize) -> usize {
+    1 << (usize::BITS - 1 - (n - 1).leading_zeros())
+}
+
+/// The root of a file of `size` bytes from its block values.
+pub fn root_from_blocks(size: u64, blocks: &[ChainingValue]) -> Result<ChainingValue, TreeError> {
+    let expected = block_count(size);
+    if blocks.len() as u64 != expected {
+        return Err(TreeError {
+            size,
+            expected,
+            got: blocks.len() as u64,
+        });
+    }
+    if blocks.len() == 1 {
+        return Ok(blocks[0]);
+    }
+    let (l, r) = blocks.split_at(left_len(blocks.len()));
+    Ok(*merge_subtrees_root(&merge_non_root(l), &merge_non_root(r), Mode::Hash).as_bytes())
+}
+
+/// Whether `blocks` are the block values of a file of `size` bytes whose root is `root`.
+pub fn verify_blocks(root: &ChainingValue, size: u64, blocks: &[ChainingValue]) -> bool {
+    match root_from_blocks(size, blocks) {
+        Ok(r) => constant_time_eq(&r, root),
+        Err(_) => false,
+    }
+}
+
+fn constant_time_eq(a: &ChainingValue, b: &ChainingValue) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The hash tree of bytes in memory (same values as [`hash_file`] on a file holding them).
+pub fn hash_bytes(data: &[u8]) -> FileHash {
+    let size = data.len() as u64;
+    let blocks: Vec<ChainingValue> = if size <= BLOCK_SIZE {
+        vec![block_value(size, 0, data)]
+    } else {
+        data.par_chunks(BLOCK_SIZE as usize)
+            .enumerate()
+            .map(|(i, b)| block_value(size, i as u64, b))
+            .collect()
+    };
+    let root = root_from_blocks(size, &blocks).expect("block count follows from the size");
+    FileHash { size, root, blocks }
+}
+
+/// The hash tree of the file at `path`.
+pub fn hash_file(path: &Path) -> Result<FileHash, FileError> {
+    let input = Input::open(path)?;
+    input.advise_sequential();
+    let size = input.size();
+    let blocks = hash_open_blocks(&input, 0, block_count(size))?;
+    let root = root_from_blocks(size, &blocks).expect("block count follows from the size");
+    Ok(FileHash { size, root, blocks })
+}
+
+/// Values of blocks `[first, first + count)` of the file at `path`, clipped at
+/// its end; the same values [`hash_file`] lists.
+pub fn hash_blocks(path: &Path, first: u64, count: u64) -> Result<Vec<ChainingValue>, FileError> {
+    let input = Input::open(path)?;
+    let total = block_count(input.size());
+    let start = first.min(total);
+    let end = first.saturating_add(count).min(total);
+    if end > start + 1 {
+        input.advise_sequential();
+    }
+    hash_open_blocks(&input, start, end)
+}
+
+thread_local! {
+    /// One read buffer per rayon worker, reused across calls.
+    static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+fn hash_open_blocks(input: &Input, start: u64, end: u64) -> Result<Vec<ChainingValue>, FileError> {
+    let hash_one = |index: u64| BUFFER.with(|cell| hash_block(input, index, &mut cell.borrow_mut()));
+    let n = (end - start) as usize;
+    if n <= 1 {
+        return (start..end).map(hash_one).collect();
+    }
+    // Each worker takes the next block from a shared counter: blocks are
+    // read in file order whatever the number of workers, and a worker the
+    // OS pauses delays only the block it holds (no barrier to wait at).
+    let next = AtomicU64::new(start);
+    let stop = AtomicBool::new(false);
+    let done: Mutex<Vec<(u64, ChainingValue)>> = Mutex::new(Vec::with_capacity(n));
+    let error: Mutex<Option<FileError>> = Mutex::new(None);
+    rayon::scope(|scope| {
+        for _ in 0..rayon::current_num_threads().min(n) {
+            scope.spawn(|_| {
+                let mut mine = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= end {
+                        break;
+                    }
+                    match hash_one(i) {
+                        Ok(cv) => mine.push((i, cv)),
+                        Err(e) => {
+                            stop.store(true, Ordering::Relaxed);
+                            error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                        }
+                    }
+                }
+                done.lock().unwrap_or_else(|p| p.into_inner()).extend(mine);
+            });
+        }
+    });
+    if let Some(e) = error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    let mut out = vec![[0u8; 32]; n];
+    for (i, cv) in done.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        out[(i - start) as usize] = cv;
+    }
+    Ok(out)
+}
+
+/// Reads block `index` a piece at a time (pieces stay in the core's cache
+/// between the copy and the hash) and returns its value.
+fn hash_block(input: &Input, index: u64, buf: &mut Vec<u8>) -> Result<ChainingValue, FileError> {
+    if buf.len() < PIECE {
+        buf.resize(PIECE, 0);
+    }
+    let size = input.size();
+    let offset = index * BLOCK_SIZE;
+    let len = input.clip(offset, BLOCK_SIZE);
+    let mut hasher = blake3::Hasher::new();
+    if size > BLOCK_SIZE {
+        hasher.set_input_offset(offset);
+    }
+    let mut done = 0u64;
+    while done < len {
+        let n = (len - done).min(PIECE as u64) as usize;
+        input.read_exact_at(&mut buf[..n], offset + done)?;
+        hasher.update(&buf[..n]);
+        done += n as u64;
+    }
+    Ok(if size <= BLOCK_SIZE {
+        *hasher.finalize().as_bytes()
+    } else {
+        hasher.finalize_non_root()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: usize = 1 << 20;
+    const SIZES: &[usize] = &[
+        0,
+        1,
+        1023,
+        1024,
+        1025,
+        MIB - 1,
+        MIB,
+        MIB + 1,
+        2 * MIB,
+        3 * MIB + 5,
+        5 * MIB,
+        7 * MIB + 3,
+        64 * MIB + 7,
+    ];
+
+    #[test]
+    fn root_matches_blake3_for_all_sizes() {
+        for &n in SIZES {
+            let data = crate::testutil::noise(n, n as u64);
+            let h = hash_bytes(&data);
+            assert_eq!(h.root, *blake3::hash(&data).as_bytes(), "size {n}");
+            assert_eq!(h.blocks.len() as u64, block_count(n as u64), "size {n}");
+            if n <= MIB {
+                assert_eq!(h.blocks, vec![h.root]);
+            }
+            assert!(verify_blocks(&h.root, n as u64, &h.blocks));
+        }
+    }
+
+    #[test]
+    fn block_values_are_the_subtree_values() {
+        // For 2 blocks the left block value is the left child of the root.
+        let data = crate::testutil::noise(2 * MIB, 5);
+        let h = hash_bytes(&data);
+        let left = blake3::Hasher::new()
+            .update(&data[..MIB])
+            .finalize_non_root();
+        assert_eq!(h.blocks[0], left);
+    }
+
+    #[test]
+    fn a_flipped_byte_changes_only_its_block() {
+        let mut data = crate::testutil::noise(5 * MIB + 17, 9);
+        let before = hash_bytes(&data);
+        data[3 * MIB + 12345] ^= 1;
+        let after = hash_bytes(&data);
+        let differ: Vec<usize> = (0..before.blocks.len())
+            .filter(|&i| before.blocks[i] != after.blocks[i])
+            .collect();
+        assert_eq!(differ, vec![3]);
+        assert_ne!(before.root, after.root);
+        assert!(!verify_blocks(
+            &before.root,
+            data.len() as u64,
+            &after.blocks
+        ));
+    }
+
+    #[test]
+    fn wrong_block_counts_are_refused() {
+        let h = hash_bytes(&crate::testutil::noise(3 * MIB, 1));
+        assert_eq!(
+            root_from_blocks(3 * MIB as u64, &h.blocks[..2]),
+            Err(TreeError {
+                size: 3 * MIB as u64,
+                expected: 3,
+                got: 2
+            })
+        );
+        assert!(root_from_blocks(2 * MIB as u64 + 1, &h.blocks).is_ok());
+        assert!(root_from_blocks(4 * MIB as u64 + 1, &h.blocks).is_err());
+        assert!(root_from_blocks(0, &[]).is_err());
+        assert!(!verify_blocks(&h.root, 3 * MIB as u64, &[]));
+        // The size is part of what is verified: same blocks, other size, other tree shape.
+        assert!(!verify_blocks(&h.root, 3 * MIB as u64 - 1, &h.blocks[..2]));
+    }
+
+    #[test]
+    fn files_match_memory_and_ranges_match_the_list() {
+        let dir = crate::testutil::TempDir::new("hash");
+        for &n in SIZES {
+            let data = crate::testutil::noise(n, 77 + n as u64);
+            let path = dir.path().join(format!("f{n}"));
+            std::fs::write(&path, &data).unwrap();
+            let h = hash_file(&path).unwrap();
+            assert_eq!(h, hash_bytes(&data), "size {n}");
+            let total = h.blocks.len() as u64;
+            for (first, count) in [
+                (0, total),
+                (0, 1),
+                (1, 2),
+                (total - 1, 5),
+                (total, 1),
+                (0, 0),
+            ] {
+                let got = hash_blocks(&path, first, count).unwrap();
+                let s = (first.min(total)) as usize;
+                let e = (first + count).min(total) as usize;
+                assert_eq!(
+                    got,
+                    h.blocks[s..e].to_vec(),
+                    "size {n} blocks {first}+{count}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn directories_and_missing_files_are_errors() {
+        let dir = crate::testutil::TempDir::new("hash-bad");
+        let e = hash_file(dir.path()).unwrap_err();
+        assert!(e.to_string().contains("is a directory"), "{e}");
+        let e = hash_file(&dir.path().join("missing")).unwrap_err();
+        assert!(e.to_string().contains("cannot read"), "{e}");
+    }
+
+    #[test]
+    fn fifos_do_not_block() {
+        let dir = crate::testutil::TempDir::new("hash-fifo");
+        let p = dir.path().join("fifo");
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = hash_file(&p).unwrap_err();
+        assert!(e.to_string().contains("FIFO"), "{e}");
+    }
+}

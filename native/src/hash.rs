@@ -1,0 +1,113 @@
+//! hashFile, hashBlocks, rootFromBlocks, verifyBlocks: the BLAKE3 hash tree.
+
+use std::path::PathBuf;
+
+use napi::bindgen_prelude::AsyncTask;
+use napi::{Env, Result, Task};
+use napi_derive::napi;
+use realize_core as core;
+
+use crate::args::{fail, invalid, offset};
+
+/// Size of one hash-tree block, in bytes.
+#[napi]
+pub const BLOCK_SIZE: u32 = core::BLOCK_SIZE as u32;
+
+/// The BLAKE3 hash tree of a file.
+#[napi(object)]
+pub struct FileHash {
+    /// BLAKE3 of the whole file, 64 hex digits, as `b3sum` prints it.
+    pub root: String,
+    /// Bytes per block: 1048576.
+    pub block_size: u32,
+    /// One chaining value per block, in hex; `[root]` for a file of at most one block.
+    pub blocks: Vec<String>,
+    /// Bytes hashed: the file's size when it was opened.
+    pub size: f64,
+}
+
+pub struct HashFileTask(PathBuf);
+
+impl Task for HashFileTask {
+    type Output = core::FileHash;
+    type JsValue = FileHash;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        core::hash_file(&self.0).map_err(fail)
+    }
+
+    fn resolve(&mut self, _: Env, h: Self::Output) -> Result<FileHash> {
+        Ok(FileHash {
+            root: core::to_hex(&h.root),
+            block_size: core::BLOCK_SIZE as u32,
+            blocks: h.blocks.iter().map(core::to_hex).collect(),
+            size: h.size as f64,
+        })
+    }
+}
+
+/// Hashes the file at `path` on the libuv pool, blocks in parallel.
+#[napi(ts_return_type = "Promise<FileHash>")]
+pub fn hash_file(path: String) -> AsyncTask<HashFileTask> {
+    AsyncTask::new(HashFileTask(path.into()))
+}
+
+pub struct HashBlocksTask {
+    path: PathBuf,
+    first: u64,
+    count: u64,
+}
+
+impl Task for HashBlocksTask {
+    type Output = Vec<core::ChainingValue>;
+    type JsValue = Vec<String>;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        core::hash_blocks(&self.path, self.first, self.count).map_err(fail)
+    }
+
+    fn resolve(&mut self, _: Env, blocks: Self::Output) -> Result<Vec<String>> {
+        Ok(blocks.iter().map(core::to_hex).collect())
+    }
+}
+
+/// Chaining values of blocks `[firstBlock, firstBlock + count)`, clipped at the end of the file.
+#[napi(ts_return_type = "Promise<string[]>")]
+pub fn hash_blocks(
+    path: String,
+    first_block: f64,
+    count: f64,
+) -> Result<AsyncTask<HashBlocksTask>> {
+    Ok(AsyncTask::new(HashBlocksTask {
+        path: path.into(),
+        first: offset("firstBlock", first_block)?,
+        count: offset("count", count)?,
+    }))
+}
+
+fn parse_blocks(blocks: &[String]) -> Result<Vec<core::ChainingValue>> {
+    blocks
+        .iter()
+        .enumerate()
+        .map(|(i, b)| core::from_hex(b, i).map_err(invalid))
+        .collect()
+}
+
+/// The root of a file of `fileSize` bytes from its block values (hex).
+#[napi]
+pub fn root_from_blocks(file_size: f64, blocks: Vec<String>) -> Result<String> {
+    let size = offset("fileSize", file_size)?;
+    let cvs = parse_blocks(&blocks)?;
+    core::root_from_blocks(size, &cvs)
+        .map(|r| core::to_hex(&r))
+        .map_err(invalid)
+}
+
+/// Whether `blocks` are the block values of a file of `fileSize` bytes with this root.
+#[napi]
+pub fn verify_blocks(root: String, file_size: f64, blocks: Vec<String>) -> Result<bool> {
+    let root = core::from_hex(&root, 0).map_err(|_| invalid("root is not 64 hex digits"))?;
+    let size = offset("fileSize", file_size)?;
+    let cvs = parse_blocks(&blocks)?;
+    Ok(core::verify_blocks(&root, size, &cvs))
+}

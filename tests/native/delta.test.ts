@@ -1,0 +1,117 @@
+// Rolling-hash deltas through the JS API on real files.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MAX_DELTA_WINDOW, applyDelta, deltaInfo, diff, signature } from '../../lib/native.js';
+import { RealizeError } from '../../lib/model/errors.js';
+
+const KIB = 1024;
+const MIB = 1 << 20;
+
+let dir: string;
+let basePath: string;
+let newPath: string;
+let base: Buffer;
+let next: Buffer;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'realize-delta-'));
+  base = randomBytes(12 * MIB + 333);
+  // Insert 64 KiB near the start, overwrite 26 KiB twice, delete 10 KiB.
+  next = Buffer.concat([base.subarray(0, 5000), randomBytes(64 * KIB), base.subarray(5000)]);
+  randomBytes(26 * KIB).copy(next, 3 * MIB);
+  randomBytes(26 * KIB).copy(next, 9 * MIB + 77);
+  next = Buffer.concat([next.subarray(0, 7 * MIB), next.subarray(7 * MIB + 10 * KIB)]);
+  basePath = join(dir, 'base');
+  newPath = join(dir, 'new');
+  await writeFile(basePath, base);
+  await writeFile(newPath, next);
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Range by range, as the sync does: signature of a wider window, diff, apply. */
+async function transfer(range: number, margin: number): Promise<{ out: Buffer; wire: number }> {
+  const parts: Buffer[] = [];
+  let wire = 0;
+  for (let off = 0; off < next.length; off += range) {
+    const winStart = Math.max(0, off - margin);
+    const sig = await signature(basePath, winStart, off + range + margin - winStart);
+    const delta = await diff(newPath, off, range, sig);
+    const info = deltaInfo(delta);
+    assert.equal(info.windowOffset, winStart);
+    assert.equal(info.outputLength, Math.min(range, next.length - off));
+    parts.push(await applyDelta(basePath, delta, range));
+    wire += sig.length + delta.length;
+  }
+  return { out: Buffer.concat(parts), wire };
+}
+
+test('ranges round-trip with edits, an insertion and a deletion', async () => {
+  const { out, wire } = await transfer(4 * MIB, 128 * KIB);
+  assert.ok(out.equals(next));
+  // Literal bytes: 64 KiB + 2 x 26 KiB plus a few blocks; signatures ~6 bytes per 3 KiB.
+  assert.ok(wire < 200 * KIB, `wire ${wire}`);
+});
+
+test('identical ranges cost a signature and a tiny delta', async () => {
+  const sig = await signature(basePath, 0, 8 * MIB);
+  const delta = await diff(basePath, 0, 8 * MIB, sig);
+  assert.ok(delta.length < 100, `delta ${delta.length}`);
+  assert.ok((await applyDelta(basePath, delta, 8 * MIB)).equals(base.subarray(0, 8 * MIB)));
+});
+
+test('empty ranges and ranges past the end', async () => {
+  const sig = await signature(basePath, base.length + 10, 100);
+  assert.equal(deltaInfo(await diff(newPath, 0, 0, sig)).outputLength, 0);
+  const delta = await diff(newPath, next.length - 10, MIB, sig);
+  assert.ok((await applyDelta(basePath, delta, MIB)).equals(next.subarray(next.length - 10)));
+  const empty = await diff(newPath, next.length + 5, 100, await signature(basePath, 0, 0));
+  assert.equal((await applyDelta(basePath, empty, 0)).length, 0);
+});
+
+test('signature options are honoured and checked', async () => {
+  const small = await signature(basePath, 0, MIB, { blockLength: 1024, strongLength: 4 });
+  assert.equal(small.length, 25 + 1024 * 8);
+  await assert.rejects(signature(basePath, 0, MIB, { blockLength: 10 }), /block length 10 outside/);
+  await assert.rejects(signature(basePath, 0, MAX_DELTA_WINDOW + 1), /exceeds the 67108864-byte cap/);
+});
+
+test('corrupt, truncated and hostile inputs are RealizeErrors', async () => {
+  const sig = await signature(basePath, 0, 2 * MIB);
+  const protocol = (e: RealizeError) => e instanceof RealizeError && e.code === 'protocol';
+  await assert.rejects(diff(newPath, 0, MIB, sig.subarray(0, sig.length - 1)), protocol);
+  await assert.rejects(diff(newPath, 0, MIB, randomBytes(1000)), protocol);
+  await assert.rejects(diff(newPath, 0, MIB, Buffer.alloc(0)), protocol);
+  await assert.rejects(diff(newPath, 0, MAX_DELTA_WINDOW + 1, sig), (e: RealizeError) => e.code === 'path');
+
+  const delta = await diff(newPath, 0, 2 * MIB, sig);
+  await assert.rejects(applyDelta(basePath, delta.subarray(0, delta.length - 1), 2 * MIB), protocol);
+  await assert.rejects(applyDelta(basePath, randomBytes(500), 2 * MIB), protocol);
+  await assert.rejects(applyDelta(basePath, delta, 2 * MIB - 1), /more than the 2097151 allowed/);
+  const flipped = Buffer.from(delta);
+  flipped[flipped.length - 10]! ^= 1; // inside the last literal or copy
+  await assert.rejects(applyDelta(basePath, flipped, 2 * MIB), RealizeError);
+  assert.throws(() => deltaInfo(Buffer.from('RZD1')), protocol);
+  for (let i = 0; i < 200; i++) {
+    const junk = Buffer.concat([delta.subarray(0, 60), randomBytes(i)]);
+    await assert.rejects(applyDelta(basePath, junk, 2 * MIB), RealizeError);
+  }
+});
+
+test('a base that changed since its signature is refused', async () => {
+  const path = join(dir, 'moving');
+  await writeFile(path, base.subarray(0, 2 * MIB));
+  const sig = await signature(path, 0, 2 * MIB);
+  const delta = await diff(newPath, 0, 2 * MIB, sig);
+  const changed = Buffer.from(base.subarray(0, 2 * MIB));
+  changed[MIB] ^= 1;
+  await writeFile(path, changed);
+  await assert.rejects(applyDelta(path, delta, 2 * MIB), (e: RealizeError) => e.code === 'verify');
+  await writeFile(path, base.subarray(0, MIB));
+  await assert.rejects(applyDelta(path, delta, 2 * MIB), (e: RealizeError) => e.code === 'verify' && /base file has/.test(e.message));
+});
