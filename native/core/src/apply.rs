@@ -10,7 +10,7 @@
 use std::fmt;
 use std::path::Path;
 
-use crate::delta::{check_ops, DeltaFormatError, DeltaReader, Op};
+use crate::delta::{check_ops, DeltaFormatError, DeltaInfo, DeltaReader, Op};
 use crate::file::{FileError, Input};
 use crate::signature::MAX_WINDOW;
 
@@ -73,14 +73,15 @@ impl From<DeltaFormatError> for ApplyError {
 /// Fills a buffer from the base file at an offset.
 type ReadAt<'a> = dyn FnMut(u64, &mut [u8]) -> Result<(), ApplyError> + 'a;
 
-/// Applies `delta` to a base read through `read_at(offset_in_file, buf)`.
-fn apply_with(
+/// Applies `delta`, whose ops [`check_ops`] accepted with header `info`, to a
+/// base of `base_size` bytes read through `read_at(offset_in_file, buf)`.
+fn apply_checked(
+    info: DeltaInfo,
     delta: &[u8],
     max_output: u64,
     base_size: u64,
     read_at: &mut ReadAt<'_>,
 ) -> Result<Vec<u8>, ApplyError> {
-    let info = check_ops(delta)?;
     let cap = max_output.min(MAX_WINDOW);
     if info.output_len > cap {
         return Err(ApplyError::TooLarge {
@@ -124,21 +125,29 @@ fn apply_with(
 
 /// Applies `delta` to `base`, the whole base file held in memory.
 pub fn apply_bytes(base: &[u8], delta: &[u8], max_output: u64) -> Result<Vec<u8>, ApplyError> {
-    apply_with(delta, max_output, base.len() as u64, &mut |off, buf| {
-        let off = off as usize;
-        buf.copy_from_slice(&base[off..off + buf.len()]);
-        Ok(())
-    })
+    let info = check_ops(delta)?;
+    apply_checked(
+        info,
+        delta,
+        max_output,
+        base.len() as u64,
+        &mut |off, buf| {
+            let off = off as usize;
+            buf.copy_from_slice(&base[off..off + buf.len()]);
+            Ok(())
+        },
+    )
 }
 
 /// Applies `delta` to the base file at `base_path`, reading only the bytes it copies.
 pub fn apply_file(base_path: &Path, delta: &[u8], max_output: u64) -> Result<Vec<u8>, ApplyError> {
-    if check_ops(delta)?.window_len == 0 {
+    let info = check_ops(delta)?;
+    if info.window_len == 0 {
         // Nothing to copy: the base need not even exist.
-        return apply_bytes(&[], delta, max_output);
+        return apply_checked(info, delta, max_output, 0, &mut |_, _| Ok(()));
     }
     let input = Input::open(base_path).map_err(ApplyError::File)?;
-    apply_with(delta, max_output, input.size(), &mut |off, buf| {
+    apply_checked(info, delta, max_output, input.size(), &mut |off, buf| {
         input.read_exact_at(buf, off).map_err(ApplyError::File)
     })
 }

@@ -149,7 +149,11 @@ pub fn diff_bytes(data: &[u8], signature: &[u8]) -> Result<Vec<u8>, DiffError> {
         });
     }
     let sig = Signature::parse(signature).map_err(DiffError::Signature)?;
-    let index = Index::new(&sig);
+    Ok(diff_parsed(data, &sig))
+}
+
+fn diff_parsed(data: &[u8], sig: &Signature<'_>) -> Vec<u8> {
+    let index = Index::new(sig);
     let l = sig.block_len as usize;
     let s = sig.strong_len;
     let n = data.len();
@@ -224,7 +228,7 @@ pub fn diff_bytes(data: &[u8], signature: &[u8]) -> Result<Vec<u8>, DiffError> {
     if lit < end {
         w.literal(&data[lit..end]);
     }
-    Ok(w.finish())
+    w.finish()
 }
 
 /// Delta turning the signature's window into `[offset, offset + len)` of the
@@ -243,8 +247,8 @@ pub fn diff_file(
         return Err(DiffError::RangeTooLong { offset, len });
     }
     // Refuse a bad signature before reading the file.
-    Signature::parse(signature).map_err(DiffError::Signature)?;
+    let sig = Signature::parse(signature).map_err(DiffError::Signature)?;
     let input = Input::open(path).map_err(DiffError::File)?;
     let data = input.read_range(offset, len).map_err(DiffError::File)?;
-    diff_bytes(&data, signature)
+    Ok(diff_parsed(&data, &sig))
 }

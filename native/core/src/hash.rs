@@ -78,16 +78,28 @@ pub fn block_count(size: u64) -> u64 {
     }
 }
 
+/// A hasher for block `index` of a file of `size` bytes: the whole file when
+/// it has one block, else the subtree at the block's offset.
+fn block_hasher(size: u64, index: u64) -> blake3::Hasher {
+    let mut hasher = blake3::Hasher::new();
+    if size > BLOCK_SIZE {
+        hasher.set_input_offset(index * BLOCK_SIZE);
+    }
+    hasher
+}
+
+/// The value of a block fed to [`block_hasher`]: the root when it is the only block.
+fn block_finish(size: u64, hasher: &blake3::Hasher) -> ChainingValue {
+    if size <= BLOCK_SIZE {
+        *hasher.finalize().as_bytes()
+    } else {
+        hasher.finalize_non_root()
+    }
+}
+
 /// Value of block `index`, whose bytes are `data`, in a file of `size` bytes.
 fn block_value(size: u64, index: u64, data: &[u8]) -> ChainingValue {
-    if size <= BLOCK_SIZE {
-        *blake3::hash(data).as_bytes()
-    } else {
-        blake3::Hasher::new()
-            .set_input_offset(index * BLOCK_SIZE)
-            .update(data)
-            .finalize_non_root()
-    }
+    block_finish(size, block_hasher(size, index).update(data))
 }
 
 /// Combines `blocks` (at least two) into a non-root subtree value.
@@ -177,7 +189,8 @@ thread_local! {
 }
 
 fn hash_open_blocks(input: &Input, start: u64, end: u64) -> Result<Vec<ChainingValue>, FileError> {
-    let hash_one = |index: u64| BUFFER.with(|cell| hash_block(input, index, &mut cell.borrow_mut()));
+    let hash_one =
+        |index: u64| BUFFER.with(|cell| hash_block(input, index, &mut cell.borrow_mut()));
     let n = (end - start) as usize;
     if n <= 1 {
         return (start..end).map(hash_one).collect();
@@ -202,7 +215,10 @@ fn hash_open_blocks(input: &Input, start: u64, end: u64) -> Result<Vec<ChainingV
                         Ok(cv) => mine.push((i, cv)),
                         Err(e) => {
                             stop.store(true, Ordering::Relaxed);
-                            error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                            error
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .get_or_insert(e);
                         }
                     }
                 }
@@ -226,13 +242,9 @@ fn hash_block(input: &Input, index: u64, buf: &mut Vec<u8>) -> Result<ChainingVa
     if buf.len() < PIECE {
         buf.resize(PIECE, 0);
     }
-    let size = input.size();
     let offset = index * BLOCK_SIZE;
     let len = input.clip(offset, BLOCK_SIZE);
-    let mut hasher = blake3::Hasher::new();
-    if size > BLOCK_SIZE {
-        hasher.set_input_offset(offset);
-    }
+    let mut hasher = block_hasher(input.size(), index);
     let mut done = 0u64;
     while done < len {
         let n = (len - done).min(PIECE as u64) as usize;
@@ -240,11 +252,7 @@ fn hash_block(input: &Input, index: u64, buf: &mut Vec<u8>) -> Result<ChainingVa
         hasher.update(&buf[..n]);
         done += n as u64;
     }
-    Ok(if size <= BLOCK_SIZE {
-        *hasher.finalize().as_bytes()
-    } else {
-        hasher.finalize_non_root()
-    })
+    Ok(block_finish(input.size(), &hasher))
 }
 
 #[cfg(test)]
