@@ -124,6 +124,15 @@ test('a kernel queue overflow (JS thread blocked during a burst) ends in a resca
   await w.waitFor(is('add', 'after'));
 });
 
+test('a root that is a symlink is followed (only the root)', async (t) => {
+  const real = tempDir(t);
+  const links = tempDir(t);
+  symlinkSync(real, join(links, 'arena'));
+  const w = collect(t, join(links, 'arena'));
+  writeFileSync(join(real, 'through'), 'x');
+  await w.waitFor(is('add', 'through'));
+});
+
 test('close stops the callbacks; a bad root is a clear error', async (t) => {
   const root = tempDir(t);
   const w = collect(t, root);

@@ -192,10 +192,21 @@ pub struct Tree {
 }
 
 impl Tree {
-    /// Watches every directory under `root`. Problems below the root (a
+    /// Watches every directory under `root` (following `root` itself if it is
+    /// a symlink, nothing below it). Problems below the root (a
     /// directory that cannot be read) become error events in `out`; a missing
     /// root or an exhausted watch limit fail the whole watch.
     pub fn open(root: &Path, out: &mut Vec<Event>) -> Result<Tree, WatchError> {
+        // The root itself may be a symlink (an arena configured through one);
+        // nothing below it is followed.
+        let given = root;
+        let root = &std::fs::canonicalize(given).map_err(|e| {
+            WatchError(format!(
+                "cannot watch {}: {}",
+                given.display(),
+                describe(&e)
+            ))
+        })?;
         match std::fs::symlink_metadata(root) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => {
