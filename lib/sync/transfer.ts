@@ -45,7 +45,7 @@ export interface Outcome {
 }
 
 /** Extra bytes of DST's final file around a range that a signature covers, so content shifted across range edges still matches. */
-const WINDOW_MARGIN = 1 << 20;
+const WINDOW_MARGIN = 256 << 10;
 
 export async function transferFile(src: Side, dst: Side, job: FileJob, opts: TransferOptions): Promise<Outcome> {
   const size = job.entry.size;
