@@ -100,6 +100,27 @@ test('live changes become add, update, rename and remove entries', async (t) => 
   assert.equal(a.lastSeq(), 10, 'nothing else was recorded');
 });
 
+test('saving by rename over the old file, and a partial file made final, end in the right index', async (t) => {
+  const root = tempDir(t, 'root');
+  const db = openHistory(tempDir(t, 'state'));
+  t.after(() => db.close());
+  writeFileSync(join(root, 'doc'), 'version 1');
+  const rec = recordArena(db, 'docs', root, { log: quiet });
+  t.after(() => rec.close());
+  await rec.ready;
+  const a = db.arena('docs');
+  writeFileSync(join(root, 'doc.tmp'), 'version 2, saved atomically');
+  renameSync(join(root, 'doc.tmp'), join(root, 'doc'));
+  writeFileSync(join(root, '.arrived.bin.part'), 'sent by a peer');
+  renameSync(join(root, '.arrived.bin.part'), join(root, 'arrived.bin'));
+  await entries(db, 'docs', 1, () => a.file('doc')?.hash === b3sum(join(root, 'doc')) && a.file('arrived.bin') !== undefined);
+  await rec.idle();
+  assert.deepEqual([...a.files().keys()].sort(), ['arrived.bin', 'doc']);
+  assert.equal(a.file('arrived.bin')!.hash, b3sum(join(root, 'arrived.bin')));
+  const all = a.entriesAfter(0);
+  assert.ok(all.every((e) => !e.path.includes('.part') && !e.from?.includes('.part')), JSON.stringify(summary(all)));
+});
+
 test('a file being written is recorded once, when it is complete', async (t) => {
   const root = tempDir(t, 'root');
   const db = openHistory(tempDir(t, 'state'));
