@@ -9,6 +9,8 @@ interface Bench {
 const BENCHES: [name: string, load: () => Promise<Bench>][] = [
   ['hash', () => import('./hash.js')],
   ['delta', () => import('./delta.js')],
+  ['protocol', () => import('./protocol.js')],
+  ['sync', () => import('./sync.js')],
 ];
 
 async function main(names: string[]): Promise<number> {

@@ -1,6 +1,4 @@
 #!/usr/bin/env node
-// Many small files mean many concurrent fsyncs and opens: give libuv more threads than its default 4.
-process.env.UV_THREADPOOL_SIZE ??= '16';
 import { hostname, userInfo } from 'node:os';
 import { Command, Option } from 'clipanion';
 import { writeNewKey } from '../lib/model/keys.js';

@@ -1,6 +1,4 @@
 #!/usr/bin/env node
-// Many small files mean many concurrent fsyncs and opens: give libuv more threads than its default 4.
-process.env.UV_THREADPOOL_SIZE ??= '16';
 import { Command, Option } from 'clipanion';
 import { loadConfig } from '../lib/config/index.js';
 import { parseAddress } from '../lib/model/address.js';

@@ -5,7 +5,7 @@ import { RealizeError } from '../model/errors.js';
 import { parsePath, type ArenaPath } from '../model/path.js';
 import { checkRange } from '../model/range.js';
 import type { FileForm, FileHashes, FileIdentity, FileService, Listing, ListOptions } from '../model/service.js';
-import type { CallContext, Handler, Reply, Session } from './session.js';
+import { handlerOf, type Handler, type MethodTable, type Reply, type Session } from './session.js';
 
 /** Most block hashes one request may carry (a range of 32 MiB has 32). */
 const MAX_BLOCKS_PER_CALL = 4096;
@@ -28,9 +28,9 @@ export interface ServiceEvent {
   root?: string;
 }
 
-/** Serves `files` to the other side of a session, restricted to `granted` arenas. */
-export function realizeHandler(files: FileService, granted: ReadonlySet<string>, onChange?: (e: ServiceEvent) => void): Handler {
-  const table: Record<string, (a: Args, bulk: Buffer, ctx: CallContext) => Promise<Reply>> = {
+/** The RealizeService methods serving `files` to the other side of a session, restricted to `granted` arenas. */
+export function realizeMethods(files: FileService, granted: ReadonlySet<string>, onChange?: (e: ServiceEvent) => void): MethodTable {
+  const table: MethodTable = {
     async list(a, _bulk, ctx) {
       const opts: ListOptions = { partials: a.partials === true };
       if (a.prefix !== undefined && a.prefix !== null) opts.prefix = parsePath(str(a.prefix, 'prefix'));
@@ -104,12 +104,12 @@ export function realizeHandler(files: FileService, granted: ReadonlySet<string>,
     return name;
   }
 
-  return async (method, args, bulk, ctx) => {
-    const fn = Object.hasOwn(table, method) ? table[method] : undefined;
-    if (!fn) throw new RealizeError('protocol', `unknown request ${JSON.stringify(method).slice(0, 64)}`);
-    if (typeof args !== 'object' || args === null) throw new RealizeError('protocol', 'malformed request arguments');
-    return fn(args as Args, bulk, ctx);
-  };
+  return table;
+}
+
+/** A handler serving only RealizeService. */
+export function realizeHandler(files: FileService, granted: ReadonlySet<string>, onChange?: (e: ServiceEvent) => void): Handler {
+  return handlerOf(realizeMethods(files, granted, onChange));
 }
 
 function str(v: unknown, what: string): string {

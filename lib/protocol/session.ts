@@ -29,6 +29,19 @@ export interface CallContext {
 
 export type Handler = (method: string, args: unknown, bulk: Buffer, ctx: CallContext) => Promise<Reply>;
 
+/** A service's methods by name; arguments are an object, still to be validated by the method. */
+export type MethodTable = Record<string, (args: Record<string, unknown>, bulk: Buffer, ctx: CallContext) => Promise<Reply>>;
+
+/** One handler serving the methods of several services (RealizeService, HistoryService). */
+export function handlerOf(...tables: MethodTable[]): Handler {
+  return async (method, args, bulk, ctx) => {
+    const table = tables.find((t) => Object.hasOwn(t, method));
+    if (!table) throw new RealizeError('protocol', `unknown request ${JSON.stringify(method).slice(0, 64)}`);
+    if (typeof args !== 'object' || args === null) throw new RealizeError('protocol', 'malformed request arguments');
+    return table[method]!(args as Record<string, unknown>, bulk, ctx);
+  };
+}
+
 export interface CallOptions {
   bulk?: Buffer;
   onEvent?: (event: unknown, bulk: Buffer) => void;
