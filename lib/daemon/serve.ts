@@ -12,8 +12,12 @@ import type { Config } from '../config/index.js';
 import { loadConfig } from '../config/index.js';
 import { formatSize } from '../model/units.js';
 import { RealStore } from '../storage/real.js';
-import { ROOT_ARENA as STDIO_ARENA, realizeHandler, type ServiceEvent } from '../protocol/realize-service.js';
-import { Session } from '../protocol/session.js';
+import { ROOT_ARENA as STDIO_ARENA, realizeHandler, realizeMethods, type ServiceEvent } from '../protocol/realize-service.js';
+import { ackHistory, historyMethods, subscribeHistory } from '../protocol/history-service.js';
+import { Session, handlerOf, type Handler } from '../protocol/session.js';
+import type { Peer } from '../model/household.js';
+import { startHistory } from './history.js';
+import { linkPeers } from './links.js';
 import { startSshServer, type SshServer } from '../transport/ssh-server.js';
 import { stdioStream } from '../transport/stdio.js';
 import { checkArenaRoot } from '../storage/resolve.js';
@@ -58,30 +62,69 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     if (a.path) await checkArenaRoot(a.name, a.path).catch((err: Error) => log.warn(err.message));
   }
 
-  const server: SshServer = await startSshServer({
-    hostKey: config.localKey.sshKey,
-    ...(opts.listen ?? config.listen),
-    log,
-    admit(blob) {
-      for (const p of config.peers.values()) if (p.publicKey.blob.equals(blob)) return { name: p.name };
-      return undefined;
-    },
-    onChannel(stream: Duplex, who) {
-      const peer = config.peers.get(who.name);
-      if (!peer) return stream.destroy();
-      const served = new Set(store.arenas());
-      const granted = new Set(peer.arenas.filter((a) => served.has(a)));
-      const session = new Session(stream, {
-        hello: { peer: self, arenas: [...granted] },
-        handler: realizeHandler(store, granted, logChange(log, who.name)),
-      });
-      sessions.add(session);
-      session.on('close', (err?: RealizeError) => {
-        sessions.delete(session);
-        if (err) log.warn(`session with ${who.name} closed: ${err.message}`);
-      });
+  const history = startHistory(config, log);
+  /** Arenas held here that `peer` may reach. */
+  const grantsOf = (peer: Peer) => {
+    const served = new Set(store.arenas());
+    return new Set<string>(peer.arenas.filter((a) => served.has(a)));
+  };
+  /** What a peer is served on any connection with it, whichever side dialed. */
+  const handlerFor = (peer: Peer): Handler => {
+    const granted = grantsOf(peer);
+    return handlerOf(realizeMethods(store, granted, logChange(log, peer.name)), historyMethods(history.source, granted, peer.name));
+  };
+  const track = (session: Session, name: string) => {
+    sessions.add(session);
+    session.on('close', (err?: RealizeError) => {
+      sessions.delete(session);
+      if (err) log.warn(`session with ${name} closed: ${err.message}`);
+    });
+  };
+
+  let server: SshServer;
+  try {
+    server = await startSshServer({
+      hostKey: config.localKey.sshKey,
+      ...(opts.listen ?? config.listen),
+      log,
+      admit(blob) {
+        for (const p of config.peers.values()) if (p.publicKey.blob.equals(blob)) return { name: p.name };
+        return undefined;
+      },
+      onChannel(stream: Duplex, who) {
+        const peer = config.peers.get(who.name);
+        if (!peer) return stream.destroy();
+        track(new Session(stream, { hello: { peer: self, arenas: [...grantsOf(peer)] }, handler: handlerFor(peer) }), who.name);
+      },
+    });
+  } catch (err) {
+    history.close();
+    throw err;
+  }
+
+  // Dial every listening peer: their history reaches us, ours reaches them (also when they cannot dial us).
+  const seen = new Map<string, number>();
+  const links = linkPeers(config, {
+    granted: (peer) => [...grantsOf(peer)],
+    handler: handlerFor,
+    onState: (peer, state, detail) => log.info(`peer ${peer.name} ${state}${detail ? ` (${detail})` : ''}`),
+    onSession(peer, session) {
+      track(session, peer.name);
+      for (const arena of session.remote?.arenas ?? []) {
+        const key = `${peer.name}/${arena}`;
+        let ackTimer: NodeJS.Timeout | undefined;
+        subscribeHistory(session, arena, seen.get(key) ?? 0, (entry) => {
+          seen.set(key, entry.seq);
+          log.debug(`history ${peer.name}:${arena} ${entry.kind} ${entry.path}`);
+          ackTimer ??= setTimeout(() => {
+            ackTimer = undefined;
+            ackHistory(session, arena, seen.get(key) ?? 0).catch(() => {});
+          }, 500);
+        }).done.catch(() => {});
+      }
     },
   });
+
   const addr = server.address();
   log.info(`listening on ${addr.host}:${addr.port} as ${self}; arenas: ${store.arenas().join(', ') || '(none)'}`);
 
@@ -94,9 +137,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       log.info(`reloaded ${next.file}: ${next.peers.size} peers, arenas: ${store.arenas().join(', ') || '(none)'}`);
     },
     async stop() {
+      links.close();
       const closing = server.close();
       await Promise.all([...sessions].map((s) => s.drain()));
       for (const s of sessions) s.close();
+      history.close();
       await Promise.race([closing, new Promise((r) => setTimeout(r, 2000))]);
     },
   };

@@ -25,6 +25,8 @@ export interface CallContext {
   emit(event: unknown, bulk?: Buffer): void;
   /** Aborted when the caller cancels or the session closes. */
   signal: AbortSignal;
+  /** Marks a request that lasts until cancelled (a subscription): a graceful stop does not wait for it. */
+  longLived(): void;
 }
 
 export type Handler = (method: string, args: unknown, bulk: Buffer, ctx: CallContext) => Promise<Reply>;
@@ -76,6 +78,8 @@ export class Session extends EventEmitter {
   #handler?: Handler;
   #pending = new Map<number, Pending>();
   #serving = new Map<number, AbortController>();
+  /** Requests a graceful stop waits for (all but the long-lived ones). */
+  #busy = new Set<number>();
   #nextId = 1;
   #maxInFlight: number;
   #paused = false;
@@ -131,9 +135,9 @@ export class Session extends EventEmitter {
     });
   }
 
-  /** Resolves once no request of the other side is being served (for a graceful stop). */
+  /** Resolves once no request of the other side is being served, subscriptions aside (for a graceful stop). */
   async drain(): Promise<void> {
-    while (this.#serving.size > 0 && this.#closed === undefined) {
+    while (this.#busy.size > 0 && this.#closed === undefined) {
       await new Promise((r) => setTimeout(r, 20));
     }
   }
@@ -201,9 +205,13 @@ export class Session extends EventEmitter {
     if (this.#serving.has(id)) throw new RealizeError('protocol', `the peer reused request id ${id}`);
     const controller = new AbortController();
     this.#serving.set(id, controller);
+    this.#busy.add(id);
     this.#throttleReading();
     const ctx: CallContext = {
       signal: controller.signal,
+      longLived: () => {
+        this.#busy.delete(id);
+      },
       emit: (event, bulk) => {
         if (!controller.signal.aborted && this.#closed === undefined) this.#write(encodeFrame(Kind.Event, id, event, bulk));
       },
@@ -224,6 +232,7 @@ export class Session extends EventEmitter {
 
   #answer(id: number, controller: AbortController, frame: Buffer[]): void {
     this.#serving.delete(id);
+    this.#busy.delete(id);
     this.#throttleReading();
     if (controller.signal.aborted || this.#closed !== undefined) return;
     this.#write(frame);
@@ -258,6 +267,7 @@ export class Session extends EventEmitter {
     this.#pending.clear();
     for (const c of this.#serving.values()) c.abort();
     this.#serving.clear();
+    this.#busy.clear();
     this.#helloReject(reason);
     if (err) this.#stream.destroy();
     else this.#stream.end();

@@ -20,6 +20,8 @@ export interface Household {
   serve: ChildProcess;
   serveLog(): string;
   stop(): Promise<void>;
+  /** Starts realize-serve again after stop(). */
+  restart(): Promise<void>;
 }
 
 export interface HouseholdOptions {
@@ -62,11 +64,14 @@ export async function startHousehold(dir: string, opts: HouseholdOptions = {}): 
   const laptopConfig = join(dir, 'laptop.toml');
   const laptopArenas = arenaNames.flatMap((a) => [`[arenas.${a}]`, '']);
   writeFileSync(laptopConfig, [`privkey = "laptop.key"`, `state = "${join(dir, 'laptop-state')}"`, '', ...laptopArenas, ...peers].join('\n'));
-  const serve = spawn(process.execPath, [BIN_DIR + 'realize-serve.js', '--config', nasConfig], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
-  serve.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d));
-  await waitForPort(port);
-  return {
+  const start = async () => {
+    const child = spawn(process.execPath, [BIN_DIR + 'realize-serve.js', '--config', nasConfig], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d));
+    await waitForPort(port);
+    return child;
+  };
+  const household: Household = {
     dir,
     port,
     laptopConfig,
@@ -74,13 +79,18 @@ export async function startHousehold(dir: string, opts: HouseholdOptions = {}): 
     arenas,
     nasPublicLine,
     laptopPublicLine,
-    serve,
+    serve: await start(),
     serveLog: () => log,
     stop: () =>
       new Promise<void>((resolve) => {
-        if (serve.exitCode !== null) return resolve();
+        const serve = household.serve;
+        if (serve.exitCode !== null || serve.signalCode !== null) return resolve();
         serve.once('exit', () => resolve());
         serve.kill('SIGTERM');
       }),
+    restart: async () => {
+      household.serve = await start();
+    },
   };
+  return household;
 }
