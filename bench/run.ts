@@ -10,6 +10,7 @@ const BENCHES: [name: string, load: () => Promise<Bench>][] = [
   ['hash', () => import('./hash.js')],
   ['delta', () => import('./delta.js')],
   ['protocol', () => import('./protocol.js')],
+  ['history', () => import('./history.js')],
   ['sync', () => import('./sync.js')],
 ];
 
