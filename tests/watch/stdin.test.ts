@@ -78,7 +78,8 @@ const hasTmux = spawnSync('tmux', ['-V']).status === 0;
 /** Runs `command` in a detached 120x30 tmux session; returns helpers to read and type. */
 function tmux(t: { after: (fn: () => void) => void }, command: string) {
   const name = `realize-watch-test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  execFileSync('tmux', ['new-session', '-d', '-s', name, '-x', '120', '-y', '30', command]);
+  // ink draws only the last frame when it thinks it runs in CI: this terminal is a real one.
+  execFileSync('tmux', ['new-session', '-d', '-s', name, '-x', '120', '-y', '30', `unset CI CONTINUOUS_INTEGRATION BUILD_NUMBER RUN_ID; ${command}`]);
   t.after(() => spawnSync('tmux', ['kill-session', '-t', name]));
   const capture = () => spawnSync('tmux', ['capture-pane', '-p', '-t', name], { encoding: 'utf8' }).stdout;
   return {
