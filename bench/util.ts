@@ -67,17 +67,7 @@ export function exec(cmd: string, args: string[]): Promise<string> {
   });
 }
 
-/** A seeded PRNG (mulberry32), so workloads are the same from run to run. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seeded } from '../tests/helpers/random.js';
 
 /** Bytes as "3.51 MB" (decimal, as rsync counts). */
 export function mb(bytes: number): string {

@@ -2,20 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RealizeError } from '../../lib/model/errors.js';
 import { ByteRange, ByteRanges, MAX_OFFSET, checkRange, splitRange, splitRanges } from '../../lib/model/range.js';
+import { seeded as rng } from '../helpers/random.js';
 
 const SIZE = 200;
-
-/** A deterministic PRNG so failures can be replayed (seed printed in the message). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomRanges(rand: () => number): { set: ByteRanges; bits: boolean[]; parts: ByteRange[] } {
   const bits = new Array<boolean>(SIZE).fill(false);
