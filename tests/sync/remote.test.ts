@@ -62,6 +62,20 @@ test('move over ssh (HOST:PATH through OpenSSH, realize-serve --stdio at the far
   assert.deepEqual(listFiles(dst), []);
 });
 
+test('remote to remote: a peer arena to an ssh host, the data flowing through the client', async () => {
+  const src = join(dir, 'r2r-src');
+  makeTree(src, { 'x/one.bin': 5 * 1024 * 1024, 'two.txt': 'two' });
+  const before = b3sums(src);
+  let r = await syncJson(['--config', h.laptopConfig, src, 'nas:photos/r2r']);
+  assert.equal(r.status, 0, r.stderr);
+  const dst = join(dir, 'r2r-dst');
+  r = await syncJson(['--config', h.laptopConfig, '-e', sshd.rsh, '--remote-serve', remoteServe, 'nas:photos/r2r', `${sshd.userHost}:${dst}`]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(b3sums(dst), before);
+  assert.deepEqual(listFiles(join(h.arenas.photos!, 'r2r')), []);
+  assert.ok((r.summary!.wire_bytes_received as number) > 5 * 1024 * 1024 && (r.summary!.wire_bytes_sent as number) > 5 * 1024 * 1024);
+});
+
 test('unreachable or unauthorized endpoints: one line, exit 1', async () => {
   let r = await syncJson(['-e', sshd.rsh.replace(/-p \d+/, '-p 1'), '--remote-serve', remoteServe, dir, `${sshd.userHost}:/tmp/x`]);
   assert.equal(r.status, 1);
