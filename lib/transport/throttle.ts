@@ -6,7 +6,7 @@ import { Duplex } from 'node:stream';
 
 /** A token bucket in time: how long to wait before `bytes` may pass at `rate` bytes/s. */
 export class Bucket {
-  #nextFree = 0;
+  #nextFree = -Infinity;
   readonly #rate: number;
   readonly #burstMs: number;
 
