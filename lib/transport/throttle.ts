@@ -46,19 +46,27 @@ export function throttle(inner: Duplex, up?: number, down?: number): Duplex {
       cb(err);
     },
   });
+  let ended = false;
   inner.on('data', (chunk: Buffer) => {
-    const full = !outer.push(chunk);
     const wait = downBucket?.take(chunk.length) ?? 0;
-    if (wait > 0) {
-      waiting = true;
-      inner.pause();
-      setTimeout(() => {
-        waiting = false;
-        if (outer.readableLength < outer.readableHighWaterMark) inner.resume();
-      }, wait);
-    } else if (full) inner.pause();
+    if (wait <= 0) {
+      if (!outer.push(chunk)) inner.pause();
+      return;
+    }
+    // Hold the chunk until the bucket allows it; nothing else arrives meanwhile.
+    waiting = true;
+    inner.pause();
+    setTimeout(() => {
+      waiting = false;
+      const more = outer.push(chunk);
+      if (ended) outer.push(null);
+      else if (more) inner.resume();
+    }, wait);
   });
-  inner.on('end', () => outer.push(null));
+  inner.on('end', () => {
+    ended = true;
+    if (!waiting) outer.push(null);
+  });
   inner.on('error', (err) => outer.destroy(err));
   inner.on('close', () => outer.destroy());
   return outer;
