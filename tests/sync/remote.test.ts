@@ -107,6 +107,21 @@ test('kill -9 mid-file, then a rerun finishes it and sends only what was missing
   assert.ok(!exists(join(src, 'video.bin')));
 });
 
+test('a dropped connection is retried with backoff and the move completes', async () => {
+  const src = join(dir, 'drop-src');
+  makeTree(src, { 'f.bin': 32 * 1024 * 1024 });
+  const before = b3sums(src);
+  const run = spawnSync(['--config', h.laptopConfig, '--throttle-up', '8M', '--max-duration', '90s', src, 'nas:photos/drop']);
+  const progress = () => Math.max(0, ...run.events().filter((e) => e.event === 'progress').map((e) => e.done as number));
+  await until(() => progress() >= 8 * 1024 * 1024, 30_000, 'a quarter of the file at the peer');
+  h.serve.kill('SIGKILL');
+  await until(() => run.events().some((e) => e.event === 'retry'), 30_000, 'a retry event');
+  await h.restart();
+  assert.equal(await run.exited, 0, run.output());
+  assert.deepEqual(b3sums(join(h.arenas.photos!, 'drop')), before);
+  assert.ok(!exists(join(src, 'f.bin')));
+});
+
 test('SIGINT: exit 20, the partial file kept and resumable', async () => {
   const src = join(dir, 'int-src');
   makeTree(src, { 'f.bin': 32 * 1024 * 1024 });
