@@ -90,7 +90,6 @@ class SyncCommand extends RealizeCommand {
         emit: (e) => output.write(e),
         metrics,
       });
-      output.close();
       if (status === 'interrupted') return EXIT.interrupted;
       if (status === 'timeout') return EXIT.timeout;
       if (metrics && this.pushgateway) {
