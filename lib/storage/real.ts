@@ -2,15 +2,15 @@
 // directory, served through the FileService interface. Partial files are
 // `.<name>.part` beside their final name; the final file stays untouched
 // until `finish` renames a verified partial over it.
-import { promises as fs } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { promises as fs, type Stats } from 'node:fs';
+import { basename, join } from 'node:path';
 import { RealizeError } from '../model/errors.js';
-import { partialPath, type ArenaPath } from '../model/path.js';
+import { partialPath, segments, type ArenaPath } from '../model/path.js';
 import type { FileForm, FileHashes, FileIdentity, FileService, Listing, ListOptions } from '../model/service.js';
 import { BLOCK_SIZE, applyDelta, diff, hashBlocks, hashFile, signature } from '../native.js';
 import { listArena } from './listing.js';
 import { DirSync } from './dir-sync.js';
-import { READ, WRITE, checkArenaRoot, fdPath, openInArena, resolveInArena } from './resolve.js';
+import { READ, WRITE, checkArenaRoot, createExclusive, fdPath, openChecked, resolveParent, type OpenFile } from './resolve.js';
 
 /** Largest delta output accepted for one range: the caller's ranges are a few MiB. */
 const MAX_DELTA_OUTPUT = 64 << 20;
@@ -19,6 +19,7 @@ export class RealStore implements FileService {
   readonly #roots: Map<string, string>;
   readonly #checked = new Map<string, number>();
   readonly #dirSync = new DirSync();
+  readonly #readers = new Map<string, { opened: Promise<OpenFile>; users: number }>();
 
   /** `roots` maps arena names to absolute directories. */
   constructor(roots: Map<string, string>) {
@@ -47,19 +48,21 @@ export class RealStore implements FileService {
   }
 
   async read(arena: string, path: ArenaPath, offset: number, length: number, form: FileForm = 'final'): Promise<Buffer> {
-    const fh = await this.#open(arena, path, form, READ);
-    try {
-      return await readFully(fh, offset, length);
-    } finally {
-      await fh.close();
-    }
+    return this.#reading(arena, path, form, ({ fh }) => readFully(fh, offset, length));
   }
 
   async send(arena: string, path: ArenaPath, offset: number, fileSize: number, data: Buffer): Promise<void> {
-    const fh = await this.#open(arena, path, 'partial', WRITE, true);
+    const dir = await this.#dir(arena, path, true);
+    const part = join(dir, partialName(path));
+    // A fresh partial is made with O_EXCL (a new regular file, its size 0);
+    // an existing one is opened and checked like any other.
+    let fh = await createExclusive(part);
+    let had = 0;
+    if (!fh) ({ fh, stat: { size: had } } = await openChecked(part, partialPath(path), WRITE));
     try {
       await writeFully(fh, data, offset);
-      await fh.truncate(fileSize);
+      const size = data.length > 0 ? Math.max(had, offset + data.length) : had;
+      if (size !== fileSize) await fh.truncate(fileSize);
     } finally {
       await fh.close();
     }
@@ -72,10 +75,10 @@ export class RealStore implements FileService {
   }
 
   async finish(arena: string, path: ArenaPath, mtime: number, root: string): Promise<FileIdentity> {
-    const dir = await this.root(arena);
-    const part = await resolveInArena(dir, partialPath(path));
-    const final = await resolveInArena(dir, path);
-    const fh = await openInArena(dir, partialPath(path), READ);
+    const dir = await this.#dir(arena, path);
+    const part = join(dir, partialName(path));
+    const final = join(dir, finalName(path));
+    const { fh } = await openChecked(part, partialPath(path), READ);
     let identity: FileIdentity;
     try {
       const got = await hashFile(fdPath(fh));
@@ -89,56 +92,31 @@ export class RealStore implements FileService {
       await fh.close();
     }
     await fs.rename(part, final);
-    await this.#dirSync.sync(dirname(final));
+    await this.#dirSync.sync(dir);
     return identity;
   }
 
   async hash(arena: string, path: ArenaPath, form: FileForm): Promise<FileHashes> {
-    const fh = await this.#open(arena, path, form, READ);
-    try {
-      const st = await fh.stat();
+    return this.#reading(arena, path, form, async ({ fh, stat: st }) => {
       const h = await hashFile(fdPath(fh));
       return { size: st.size, mtime: st.mtimeMs, ino: st.ino, root: h.root, blocks: h.blocks };
-    } finally {
-      await fh.close();
-    }
+    });
   }
 
   async hashBlocks(arena: string, path: ArenaPath, form: FileForm, first: number, count: number): Promise<string[]> {
-    const fh = await this.#open(arena, path, form, READ);
-    try {
-      return await hashBlocks(fdPath(fh), first, count);
-    } finally {
-      await fh.close();
-    }
+    return this.#reading(arena, path, form, ({ fh }) => hashBlocks(fdPath(fh), first, count));
   }
 
   async signature(arena: string, path: ArenaPath, offset: number, length: number): Promise<Buffer> {
-    const fh = await this.#open(arena, path, 'final', READ);
-    try {
-      return await signature(fdPath(fh), offset, length);
-    } finally {
-      await fh.close();
-    }
+    return this.#reading(arena, path, 'final', ({ fh }) => signature(fdPath(fh), offset, length));
   }
 
   async diff(arena: string, path: ArenaPath, offset: number, length: number, sig: Buffer): Promise<Buffer> {
-    const fh = await this.#open(arena, path, 'final', READ);
-    try {
-      return await diff(fdPath(fh), offset, length, sig);
-    } finally {
-      await fh.close();
-    }
+    return this.#reading(arena, path, 'final', ({ fh }) => diff(fdPath(fh), offset, length, sig));
   }
 
   async applyDelta(arena: string, path: ArenaPath, offset: number, fileSize: number, delta: Buffer, expectedBlocks: string[]): Promise<void> {
-    const base = await this.#open(arena, path, 'final', READ);
-    let data: Buffer;
-    try {
-      data = await applyDelta(fdPath(base), delta, MAX_DELTA_OUTPUT);
-    } finally {
-      await base.close();
-    }
+    const data = await this.#reading(arena, path, 'final', ({ fh }) => applyDelta(fdPath(fh), delta, MAX_DELTA_OUTPUT));
     await this.send(arena, path, offset, fileSize, data);
     const first = Math.floor(offset / BLOCK_SIZE);
     const got = await this.hashBlocks(arena, path, 'partial', first, expectedBlocks.length);
@@ -148,22 +126,23 @@ export class RealStore implements FileService {
   }
 
   async delete(arena: string, path: ArenaPath, ifMatch?: FileIdentity): Promise<boolean> {
-    const root = await this.root(arena);
-    const final = await resolveInArena(root, path);
+    const dir = await this.#dir(arena, path);
+    const final = join(dir, finalName(path));
+    let deleted: boolean;
     if (ifMatch) {
       const st = await fs.lstat(final).catch(() => undefined);
       if (!st) return false;
       if (!st.isFile() || st.size !== ifMatch.size || st.mtimeMs !== ifMatch.mtime || st.ino !== ifMatch.ino) {
         throw new RealizeError('conflict', `${path} changed since it was hashed; kept`);
       }
-    }
-    const deleted = await unlinkIfPresent(final);
-    await unlinkIfPresent(await resolveInArena(root, partialPath(path)));
+      deleted = await unlinkIfPresent(final, st);
+    } else deleted = await unlinkIfPresent(final);
+    await unlinkIfPresent(join(dir, partialName(path)));
     return deleted;
   }
 
   async truncate(arena: string, path: ArenaPath, fileSize: number): Promise<void> {
-    const fh = await this.#open(arena, path, 'partial', WRITE, true);
+    const { fh } = await this.#openFile(arena, path, 'partial', WRITE, true);
     try {
       await fh.truncate(fileSize);
     } finally {
@@ -171,10 +150,53 @@ export class RealStore implements FileService {
     }
   }
 
-  async #open(arena: string, path: ArenaPath, form: FileForm, flags: number, create = false): Promise<fs.FileHandle> {
-    const root = await this.root(arena);
-    return openInArena(root, form === 'partial' ? partialPath(path) : path, flags, create);
+  /** The checked directory holding `path` (made with `create`). */
+  async #dir(arena: string, path: ArenaPath, create = false): Promise<string> {
+    return resolveParent(await this.root(arena), path, create);
   }
+
+  async #openFile(arena: string, path: ArenaPath, form: FileForm, flags: number, create = false): Promise<OpenFile> {
+    const dir = await this.#dir(arena, path, create);
+    return openChecked(join(dir, form === 'partial' ? partialName(path) : finalName(path)), form === 'partial' ? partialPath(path) : path, flags);
+  }
+
+  /**
+   * Runs `use` on the file opened for reading. Reads and hashes of one file
+   * that overlap in time share one open (SRC hashes a small file while its
+   * only range is read): fewer round trips, and both see the same version of
+   * the file. The file is closed when the last of them is done; a call that
+   * comes later opens it anew.
+   */
+  async #reading<T>(arena: string, path: ArenaPath, form: FileForm, use: (f: OpenFile) => Promise<T>): Promise<T> {
+    const key = `${arena}\0${form}\0${path}`;
+    let shared = this.#readers.get(key);
+    if (!shared) {
+      const opened = this.#openFile(arena, path, form, READ);
+      opened.catch(() => {});
+      shared = { opened, users: 0 };
+      this.#readers.set(key, shared);
+    }
+    const s = shared;
+    s.users++;
+    try {
+      return await use(await s.opened);
+    } finally {
+      if (--s.users === 0) {
+        if (this.#readers.get(key) === s) this.#readers.delete(key);
+        const f = await s.opened.catch(() => undefined);
+        await f?.fh.close();
+      }
+    }
+  }
+}
+
+function finalName(path: ArenaPath): string {
+  const parts = segments(path);
+  return parts[parts.length - 1]!;
+}
+
+function partialName(path: ArenaPath): string {
+  return finalName(partialPath(path));
 }
 
 async function readFully(fh: fs.FileHandle, offset: number, length: number): Promise<Buffer> {
@@ -196,9 +218,10 @@ async function writeFully(fh: fs.FileHandle, data: Buffer, offset: number): Prom
   }
 }
 
-async function unlinkIfPresent(file: string): Promise<boolean> {
+/** Unlinks a regular file; `known` is an lstat of it just made. */
+async function unlinkIfPresent(file: string, known?: Stats): Promise<boolean> {
   try {
-    const st = await fs.lstat(file);
+    const st = known ?? (await fs.lstat(file));
     if (!st.isFile()) throw new RealizeError('path', `refusing to delete ${basename(file)}: not a regular file`);
     await fs.unlink(file);
     return true;

@@ -2,14 +2,16 @@
 // through a symbolic link: every intermediate directory is checked with
 // lstat, the file itself is opened with O_NOFOLLOW, and the native code is
 // handed /proc/self/fd/N of that open file, never the path again.
-import { constants, promises as fs } from 'node:fs';
+import { constants, promises as fs, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { RealizeError, toRealizeError } from '../model/errors.js';
 import { segments, type ArenaPath } from '../model/path.js';
 
-const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_NOFOLLOW, O_DIRECTORY } = constants;
+const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = constants;
 
-export const READ = O_RDONLY | O_NOFOLLOW;
+// O_NONBLOCK: a fifo swapped in for a file fails the fstat check instead of
+// blocking a thread of the pool in open (it changes nothing for regular files).
+export const READ = O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
 export const WRITE = O_RDWR | O_CREAT | O_NOFOLLOW;
 export const WRITE_ONLY = O_WRONLY | O_NOFOLLOW;
 
@@ -32,12 +34,26 @@ export async function checkArenaRoot(name: string, root: string): Promise<void> 
  */
 export async function resolveInArena(root: string, path: ArenaPath, create = false): Promise<string> {
   const parts = segments(path);
+  const dir = await resolveDir(root, path, parts.slice(0, -1), create);
+  return join(dir, parts[parts.length - 1]!);
+}
+
+/**
+ * The absolute directory holding `path`, each segment checked with lstat.
+ * Callers that touch several names of one directory (a file and its partial
+ * form) resolve it once.
+ */
+export async function resolveParent(root: string, path: ArenaPath, create = false): Promise<string> {
+  return resolveDir(root, path, segments(path).slice(0, -1), create);
+}
+
+async function resolveDir(root: string, path: ArenaPath, dirs: string[], create: boolean): Promise<string> {
   let dir = root;
-  for (const part of parts.slice(0, -1)) {
+  for (const part of dirs) {
     dir = join(dir, part);
     let st;
     try {
-      st = await fs.lstat(dir);
+      st = await lstatShared(dir);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT' && create) {
         await fs.mkdir(dir).catch((e: NodeJS.ErrnoException) => {
@@ -49,22 +65,74 @@ export async function resolveInArena(root: string, path: ArenaPath, create = fal
     if (st.isSymbolicLink()) throw new RealizeError('path', `refusing ${path}: ${part} is a symbolic link`);
     if (!st.isDirectory()) throw new RealizeError('path', `refusing ${path}: ${part} is not a directory`);
   }
-  return join(dir, parts[parts.length - 1]!);
+  return dir;
+}
+
+/**
+ * lstat, shared by callers that ask for the same directory while one lstat of
+ * it is in flight (several files of one directory arrive together). Nothing
+ * is cached past that lstat's completion: every caller's check still happens
+ * after it arrived or at most one thread-pool round trip before, the same
+ * window as between any lstat and the open that follows it. A longer-lived
+ * cache of checked directories would not be safe: a directory swapped for a
+ * symbolic link after the check would be followed, since O_NOFOLLOW guards
+ * only the last segment of the file's own open.
+ */
+const lstatsInFlight = new Map<string, Promise<Stats>>();
+
+function lstatShared(dir: string): Promise<Stats> {
+  let p = lstatsInFlight.get(dir);
+  if (!p) {
+    const mine: Promise<Stats> = fs.lstat(dir).finally(() => {
+      if (lstatsInFlight.get(dir) === mine) lstatsInFlight.delete(dir);
+    });
+    lstatsInFlight.set(dir, (p = mine));
+  }
+  return p;
+}
+
+/** An open regular file of an arena and what fstat said of it when opened. */
+export interface OpenFile {
+  fh: fs.FileHandle;
+  stat: Stats;
 }
 
 /** Opens a file of the arena; the last segment must not be a link (O_NOFOLLOW → ELOOP). */
 export async function openInArena(root: string, path: ArenaPath, flags: number, create = false): Promise<fs.FileHandle> {
-  const abs = await resolveInArena(root, path, create);
+  return (await openChecked(await resolveInArena(root, path, create), path, flags)).fh;
+}
+
+/**
+ * Opens `abs`, a name in a directory already resolved, with O_NOFOLLOW and
+ * refuses anything but a regular file (fstat).
+ */
+export async function openChecked(abs: string, path: ArenaPath, flags: number): Promise<OpenFile> {
+  let fh;
   try {
-    const fh = await fs.open(abs, flags, 0o644);
-    const st = await fh.stat();
-    if (!st.isFile()) {
-      await fh.close();
-      throw new RealizeError('path', `refusing ${path}: not a regular file`);
-    }
-    return fh;
+    fh = await fs.open(abs, flags | O_NOFOLLOW, 0o644);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new RealizeError('path', `refusing ${path}: it is a symbolic link`);
+    throw err;
+  }
+  try {
+    const stat = await fh.stat();
+    if (!stat.isFile()) throw new RealizeError('path', `refusing ${path}: not a regular file`);
+    return { fh, stat };
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
+}
+
+/**
+ * Creates `abs` with O_CREAT | O_EXCL: a new regular file (O_EXCL never
+ * follows a link, so it needs no fstat); undefined if the name exists.
+ */
+export async function createExclusive(abs: string): Promise<fs.FileHandle | undefined> {
+  try {
+    return await fs.open(abs, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
     throw err;
   }
 }
