@@ -41,6 +41,8 @@ export type SyncStatus = 'ok' | 'failed' | 'timeout' | 'interrupted';
 export const BACKOFF_MS = [5, 15, 30, 60, 120, 300].map((s) => s * 1000);
 /** Ranges in flight across all files: bounds memory whatever the file sizes. */
 const RANGES_IN_FLIGHT = 4;
+/** Small ranges (≤ SMALL_RANGE, 256 KiB) in flight besides: at most 16 MiB more, and small files move at --parallel. */
+const SMALL_RANGES_IN_FLIGHT = 64;
 
 export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
   const started = Date.now();
@@ -165,6 +167,7 @@ async function plan(src: Endpoint, dst: Endpoint | undefined, done: Set<string>)
 /** Moves every job; returns the first network error (to reconnect and retry), after the other files had their chance. */
 async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[], opts: SyncOptions, signal: AbortSignal, stats: { ok: number; failed: number; bytes: number }, done: Set<string>): Promise<RealizeError | undefined> {
   const limit = new Limit(RANGES_IN_FLIGHT);
+  const smallLimit = new Limit(SMALL_RANGES_IN_FLIGHT);
   const total = jobs.reduce((n, j) => n + j.entry.size, 0);
   let bytesDone = 0;
   let networkFailure: RealizeError | undefined;
@@ -188,6 +191,7 @@ async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[]
         copy: opts.copy,
         rangeSize: opts.rangeSize,
         limit,
+        smallLimit,
         signal,
         onBytes(n, method) {
           opts.metrics?.byMethod(n, method);

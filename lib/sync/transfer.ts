@@ -30,6 +30,11 @@ export interface TransferOptions {
   rangeSize: number;
   /** Shared bound on ranges in flight. */
   limit: Limit;
+  /**
+   * Shared bound on small ranges (at most SMALL_RANGE bytes) in flight, so
+   * small files do not wait for slots sized for large ranges.
+   */
+  smallLimit: Limit;
   /** Called as bytes of the file are brought level, with how. */
   onBytes(bytes: number, method: Method): void;
   /** Called when a range fell back from a delta to sending it whole. */
@@ -46,6 +51,8 @@ export interface Outcome {
 
 /** Extra bytes of DST's final file around a range that a signature covers, so content shifted across range edges still matches. */
 const WINDOW_MARGIN = 256 << 10;
+/** Largest range that counts against `smallLimit` rather than `limit`. */
+export const SMALL_RANGE = 256 << 10;
 
 export async function transferFile(src: Side, dst: Side, job: FileJob, opts: TransferOptions): Promise<Outcome> {
   const size = job.entry.size;
@@ -71,7 +78,7 @@ export async function transferFile(src: Side, dst: Side, job: FileJob, opts: Tra
   let wrote = false;
   await Promise.all(
     ranges.map((range, i) =>
-      opts.limit.run(async () => {
+      (range.length <= SMALL_RANGE ? opts.smallLimit : opts.limit).run(async () => {
         opts.signal.throwIfAborted();
         const b0 = i * blocksPerRange;
         const want = srcBlocks?.slice(b0, b0 + blocksPerRange);
