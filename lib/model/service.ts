@@ -80,10 +80,11 @@ export interface FileService {
   diff(arena: string, path: ArenaPath, offset: number, length: number, signature: Buffer): Promise<Buffer>;
   /**
    * Applies a delta against the final file and writes the result at `offset`
-   * of the partial file; refuses a result whose block hashes differ from
-   * `expectedBlocks` (the blocks starting at `offset`, which is block-aligned).
+   * of the partial file. The delta carries the BLAKE3 of its output, checked
+   * before anything is written: a corrupt delta, or a base that changed since
+   * its signature, is RealizeError('verify').
    */
-  applyDelta(arena: string, path: ArenaPath, offset: number, fileSize: number, delta: Buffer, expectedBlocks: string[]): Promise<void>;
+  applyDelta(arena: string, path: ArenaPath, offset: number, fileSize: number, delta: Buffer): Promise<void>;
   /** Removes final and partial forms; with `ifMatch`, only if the final file is still that version. Returns whether a final file was deleted. */
   delete(arena: string, path: ArenaPath, ifMatch?: FileIdentity): Promise<boolean>;
   /** Sets the partial file's size. */

@@ -81,8 +81,7 @@ export function realizeMethods(files: FileService, granted: ReadonlySet<string>,
     async applyDelta(a, bulk) {
       const fileSize = size(a.fileSize);
       const r = checkRange(a.offset, 0, fileSize);
-      const expected = hashes(a.expectedBlocks);
-      await files.applyDelta(arena(a), path(a), r.start, fileSize, bulk, expected);
+      await files.applyDelta(arena(a), path(a), r.start, fileSize, bulk);
       return {};
     },
     async delete(a) {
@@ -211,8 +210,8 @@ export class RemoteFiles implements FileService {
     return bulk(await this.session.call('diff', { arena, path, offset, length }, { bulk: signature }));
   }
 
-  async applyDelta(arena: string, path: ArenaPath, offset: number, fileSize: number, delta: Buffer, expectedBlocks: string[]): Promise<void> {
-    await this.session.call('applyDelta', { arena, path, offset, fileSize, expectedBlocks }, { bulk: delta });
+  async applyDelta(arena: string, path: ArenaPath, offset: number, fileSize: number, delta: Buffer): Promise<void> {
+    await this.session.call('applyDelta', { arena, path, offset, fileSize }, { bulk: delta });
   }
 
   async delete(arena: string, path: ArenaPath, ifMatch?: FileIdentity): Promise<boolean> {

@@ -88,7 +88,7 @@ export async function transferFile(src: Side, dst: Side, job: FileJob, opts: Tra
           await dst.files.reuse(dst.arena, job.dst, range.start, range.length, size);
           return opts.onBytes(range.length, 'reuse');
         }
-        if (want && finalSize > 0 && (await patch(src, dst, job, range, want, finalSize, size, opts))) return;
+        if (want && finalSize > 0 && (await patch(src, dst, job, range, finalSize, size, opts))) return;
         await sendRange(src, dst, job, range, size, opts);
       }),
     ),
@@ -115,7 +115,7 @@ async function sendRange(src: Side, dst: Side, job: FileJob, range: ByteRange, s
 }
 
 /** Rolling-hash delta of one range against DST's final file; false when sending it whole is better. */
-async function patch(src: Side, dst: Side, job: FileJob, range: ByteRange, want: string[], finalSize: number, size: number, opts: TransferOptions): Promise<boolean> {
+async function patch(src: Side, dst: Side, job: FileJob, range: ByteRange, finalSize: number, size: number, opts: TransferOptions): Promise<boolean> {
   const start = Math.max(0, range.start - WINDOW_MARGIN);
   const end = Math.min(finalSize, range.end + WINDOW_MARGIN);
   if (end <= start) return false;
@@ -127,7 +127,7 @@ async function patch(src: Side, dst: Side, job: FileJob, range: ByteRange, want:
     return false;
   }
   try {
-    await dst.files.applyDelta(dst.arena, job.dst, range.start, size, delta, want);
+    await dst.files.applyDelta(dst.arena, job.dst, range.start, size, delta);
   } catch (err) {
     if (!(err instanceof RealizeError) || err.code !== 'verify') throw err;
     opts.onFallback();
