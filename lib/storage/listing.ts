@@ -3,9 +3,9 @@
 // directories, which are not synced.
 import { promises as fs, type Dirent } from 'node:fs';
 import { join } from 'node:path';
-import { RealizeError } from '../model/errors.js';
 import { finalPathOf, isPartialName, parsePath, type ArenaPath } from '../model/path.js';
 import type { FileEntry, Listing, ListOptions } from '../model/service.js';
+import { resolveDirectory } from './resolve.js';
 
 const STAT_BATCH = 64;
 
@@ -20,18 +20,12 @@ export async function listArena(root: string, opts: ListOptions = {}): Promise<L
 
 /** The directory a prefix names, checked segment by segment; undefined if it does not exist. */
 async function prefixDir(root: string, prefix: ArenaPath): Promise<string | undefined> {
-  let dir = root;
-  for (const part of prefix.split('/')) {
-    dir = join(dir, part);
-    const st = await fs.lstat(dir).catch((e: NodeJS.ErrnoException) => {
-      if (e.code === 'ENOENT') return undefined;
-      throw e;
-    });
-    if (!st) return undefined;
-    if (st.isSymbolicLink()) throw new RealizeError('path', `refusing ${prefix}: ${part} is a symbolic link`);
-    if (!st.isDirectory()) throw new RealizeError('path', `refusing ${prefix}: ${part} is not a directory`);
+  try {
+    return await resolveDirectory(root, prefix);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
   }
-  return dir;
 }
 
 async function walk(dir: string, rel: string, partials: boolean, out: Listing): Promise<void> {

@@ -7,13 +7,12 @@ import { join } from 'node:path';
 import { RealizeError, toRealizeError } from '../model/errors.js';
 import { segments, type ArenaPath } from '../model/path.js';
 
-const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = constants;
+const { O_RDONLY, O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = constants;
 
 // O_NONBLOCK: a fifo swapped in for a file fails the fstat check instead of
 // blocking a thread of the pool in open (it changes nothing for regular files).
 export const READ = O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
 export const WRITE = O_RDWR | O_CREAT | O_NOFOLLOW;
-export const WRITE_ONLY = O_WRONLY | O_NOFOLLOW;
 
 /** Checks the arena's own directory: a missing disk must not look like an empty arena. */
 export async function checkArenaRoot(name: string, root: string): Promise<void> {
@@ -27,15 +26,9 @@ export async function checkArenaRoot(name: string, root: string): Promise<void> 
   if (!st.isDirectory()) throw new RealizeError('not_found', `arena ${name}: ${root} is not a directory`);
 }
 
-/**
- * Walks the directories of `path` below `root` without following links and
- * returns the absolute path of the last segment. With `create`, missing
- * directories are made.
- */
-export async function resolveInArena(root: string, path: ArenaPath, create = false): Promise<string> {
-  const parts = segments(path);
-  const dir = await resolveDir(root, path, parts.slice(0, -1), create);
-  return join(dir, parts[parts.length - 1]!);
+/** The absolute directory `dirPath` names (every segment a real directory, none a link). */
+export async function resolveDirectory(root: string, dirPath: ArenaPath): Promise<string> {
+  return resolveDir(root, dirPath, segments(dirPath), false);
 }
 
 /**
@@ -95,11 +88,6 @@ function lstatShared(dir: string): Promise<Stats> {
 export interface OpenFile {
   fh: fs.FileHandle;
   stat: Stats;
-}
-
-/** Opens a file of the arena; the last segment must not be a link (O_NOFOLLOW → ELOOP). */
-export async function openInArena(root: string, path: ArenaPath, flags: number, create = false): Promise<fs.FileHandle> {
-  return (await openChecked(await resolveInArena(root, path, create), path, flags)).fh;
 }
 
 /**
