@@ -13,10 +13,11 @@ import { loadConfig } from '../config/index.js';
 import { formatSize } from '../model/units.js';
 import { RealStore } from '../storage/real.js';
 import { ROOT_ARENA as STDIO_ARENA, realizeHandler, realizeMethods, type ServiceEvent } from '../protocol/realize-service.js';
-import { ackHistory, historyMethods, subscribeHistory } from '../protocol/history-service.js';
+import { ackHistory, historyMethods } from '../protocol/history-service.js';
 import { Session, handlerOf, type Handler } from '../protocol/session.js';
 import type { Peer } from '../model/household.js';
 import { startHistory } from './history.js';
+import { subscribeGranted } from './follow.js';
 import { linkPeers } from './links.js';
 import { startSshServer, type SshServer } from '../transport/ssh-server.js';
 import { stdioStream } from '../transport/stdio.js';
@@ -110,18 +111,19 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     onState: (peer, state, detail) => log.info(`peer ${peer.name} ${state}${detail ? ` (${detail})` : ''}`),
     onSession(peer, session) {
       track(session, peer.name);
-      for (const arena of session.remote?.arenas ?? []) {
-        const key = `${peer.name}/${arena}`;
-        let ackTimer: NodeJS.Timeout | undefined;
-        subscribeHistory(session, arena, seen.get(key) ?? 0, (entry) => {
-          seen.set(key, entry.seq);
-          log.debug(`history ${peer.name}:${arena} ${entry.kind} ${entry.path}`);
-          ackTimer ??= setTimeout(() => {
-            ackTimer = undefined;
-            ackHistory(session, arena, seen.get(key) ?? 0).catch(() => {});
-          }, 500);
-        }).done.catch(() => {});
-      }
+      // Acks go out at most twice a second per arena, for the last entry seen.
+      const unacked = new Map<string, number>();
+      subscribeGranted(peer.name, session, seen, (arena, entry) => {
+        log.debug(`history ${peer.name}:${arena} ${entry.kind} ${entry.path}`);
+        const scheduled = unacked.has(arena);
+        unacked.set(arena, entry.seq);
+        if (scheduled) return;
+        setTimeout(() => {
+          const seq = unacked.get(arena)!;
+          unacked.delete(arena);
+          ackHistory(session, arena, seq).catch(() => {});
+        }, 500);
+      });
     },
   });
 
