@@ -1,21 +1,29 @@
 // One error hierarchy for all of Realize. A `code` says what kind of failure
 // it is (for exit statuses, retries and the wire); the message is for people.
 
-export type ErrorCode =
-  | 'usage' // bad arguments or input from the user
-  | 'config' // malformed or inconsistent configuration
-  | 'auth' // key refused, unknown peer, arena not granted
-  | 'network' // connection refused, dropped, timed out: worth retrying
-  | 'protocol' // corrupt or oversized frame, version mismatch
-  | 'path' // a path or range refused by validation
-  | 'not_found' // file or arena absent
-  | 'io' // disk error
-  | 'no_space' // destination disk full
-  | 'conflict' // both sides changed
-  | 'verify' // a hash did not match
-  | 'timeout' // --max-duration exceeded
-  | 'interrupted' // SIGINT / SIGTERM
-  | 'not_implemented';
+export const ERROR_CODES = [
+  'usage', // bad arguments or input from the user
+  'config', // malformed or inconsistent configuration
+  'auth', // key refused, unknown peer, arena not granted
+  'network', // connection refused, dropped, timed out: worth retrying
+  'protocol', // corrupt or oversized frame, version mismatch
+  'path', // a path or range refused by validation
+  'not_found', // file or arena absent
+  'io', // disk error
+  'no_space', // destination disk full
+  'conflict', // both sides changed
+  'verify', // a hash did not match
+  'timeout', // --max-duration exceeded
+  'interrupted', // SIGINT / SIGTERM
+  'not_implemented',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** Whether a code from the wire is one of ours. */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && (ERROR_CODES as readonly string[]).includes(code);
+}
 
 export class RealizeError extends Error {
   readonly code: ErrorCode;

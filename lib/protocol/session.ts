@@ -5,7 +5,7 @@
 // before its response (list pages, history subscriptions).
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { RealizeError, toRealizeError, type ErrorCode } from '../model/errors.js';
+import { RealizeError, isErrorCode, toRealizeError } from '../model/errors.js';
 import { FrameDecoder, Kind, encodeFrame, encodePreamble, type Frame } from './frame.js';
 
 export interface Hello {
@@ -275,11 +275,9 @@ export class Session extends EventEmitter {
   }
 }
 
-const CODES = new Set<ErrorCode>(['usage', 'config', 'auth', 'network', 'protocol', 'path', 'not_found', 'io', 'no_space', 'conflict', 'verify', 'timeout', 'interrupted', 'not_implemented']);
-
 function remoteError(meta: unknown): RealizeError {
   const m = meta as { code?: unknown; message?: unknown } | null;
-  const code = typeof m?.code === 'string' && CODES.has(m.code as ErrorCode) ? (m.code as ErrorCode) : 'io';
+  const code = isErrorCode(m?.code) ? m.code : 'io';
   const message = typeof m?.message === 'string' ? m.message.slice(0, 1000) : 'the peer reported an error';
   return new RealizeError(code, message);
 }
