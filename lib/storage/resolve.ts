@@ -4,7 +4,7 @@
 // handed /proc/self/fd/N of that open file, never the path again.
 import { constants, promises as fs, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import { RealizeError, toRealizeError } from '../model/errors.js';
+import { RealizeError, errnoText } from '../model/errors.js';
 import { segments, type ArenaPath } from '../model/path.js';
 
 const { O_RDONLY, O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = constants;
@@ -20,8 +20,7 @@ export async function checkArenaRoot(name: string, root: string): Promise<void> 
   try {
     st = await fs.stat(root);
   } catch (err) {
-    const e = toRealizeError(err);
-    throw new RealizeError('not_found', `arena ${name}: directory ${root} is not available (${e.message.replace(/^I\/O error: /, '')}); is its disk mounted?`);
+    throw new RealizeError('not_found', `arena ${name}: directory ${root} is not available (${errnoText(err)}); is its disk mounted?`);
   }
   if (!st.isDirectory()) throw new RealizeError('not_found', `arena ${name}: ${root} is not a directory`);
 }
