@@ -12,43 +12,38 @@ test('the bucket spaces bytes out at the rate, with a small burst', () => {
   assert.equal(b.take(500, 1000), 500);
 });
 
+/** The first `n` bytes `stream` emits. */
+function receive(stream: NodeJS.ReadableStream, n: number): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let got = 0;
+    stream.on('data', (d: Buffer) => {
+      chunks.push(d);
+      got += d.length;
+      if (got >= n) resolve(Buffer.concat(chunks));
+    });
+  });
+}
+
 test('a throttled stream delivers every byte, no faster than the limit in each direction', async () => {
   const [a, b] = duplexPair();
   const rate = 512 * 1024;
   const slow = throttle(a, rate, rate);
   const payload = Buffer.from(Array.from({ length: 768 * 1024 }, (_, i) => (i * 7) & 0xff));
 
-  const t0 = Date.now();
-  const received: Buffer[] = [];
-  const got = new Promise<void>((resolve) => {
-    let n = 0;
-    b.on('data', (d: Buffer) => {
-      received.push(d);
-      n += d.length;
-      if (n >= payload.length) resolve();
-    });
-  });
+  let t = Date.now();
+  let got = receive(b, payload.length);
   for (let i = 0; i < payload.length; i += 64 * 1024) slow.write(payload.subarray(i, i + 64 * 1024));
-  await got;
-  const up = (Date.now() - t0) / 1000;
-  assert.ok(Buffer.concat(received).equals(payload));
+  assert.ok((await got).equals(payload));
+  const up = (Date.now() - t) / 1000;
   assert.ok(up >= 1.2, `sent 768 KiB at 512 KiB/s in ${up} s`);
 
-  const t1 = Date.now();
-  const back: Buffer[] = [];
-  const down = new Promise<void>((resolve) => {
-    let n = 0;
-    slow.on('data', (d: Buffer) => {
-      back.push(d);
-      n += d.length;
-      if (n >= payload.length) resolve();
-    });
-  });
+  t = Date.now();
+  got = receive(slow, payload.length);
   b.write(payload);
-  await down;
-  const secs = (Date.now() - t1) / 1000;
-  assert.ok(Buffer.concat(back).equals(payload));
-  assert.ok(secs >= 1.2, `received 768 KiB at 512 KiB/s in ${secs} s`);
+  assert.ok((await got).equals(payload));
+  const down = (Date.now() - t) / 1000;
+  assert.ok(down >= 1.2, `received 768 KiB at 512 KiB/s in ${down} s`);
   // Tearing the pair down aborts its halves; that is expected here.
   for (const s of [slow, a, b]) s.on('error', () => {});
   slow.destroy();
