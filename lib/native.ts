@@ -21,6 +21,8 @@ const native = load();
 // ---- Errors: the addon's messages, classified once ----
 const NATIVE_ERRORS: [RegExp, ErrorCode][] = [
   [/\(os error 2\)/, 'not_found'],
+  [/\(os error (28|122)\)/, 'no_space'],
+  [/since it was listed|appeared at the destination/, 'conflict'],
   [/does not match its BLAKE3|changed since its signature/, 'verify'],
   [/^invalid (signature|delta)|more than the \d+ allowed|not 64 hex digits/, 'protocol'],
   [/^cannot diff range|must be a non-negative integer|block hash\(es\), got/, 'path'],
@@ -152,6 +154,53 @@ export interface DeltaInfo {
 /** A delta's header (checks the header only). */
 export function deltaInfo(delta: Uint8Array): DeltaInfo {
   return sync(() => native.deltaInfo(delta));
+}
+
+// ---- Whole small files, durability ----
+
+/** Which version of a file this is (as `fs.Stats`: size, mtimeMs, ino). */
+export interface FileStamp {
+  size: number;
+  /** Milliseconds since the epoch, equal to `fs.Stats.mtimeMs`. */
+  mtime: number;
+  ino: number;
+}
+
+/** A whole file with its hash tree and the version that was read. */
+export interface FetchedFile extends FileStamp {
+  data: Buffer;
+  root: string;
+  blocks: string[];
+}
+
+/**
+ * Reads and hashes a whole regular file in one call off the JS thread. A
+ * symbolic link is refused (O_NOFOLLOW); a file over `maxSize` bytes is a
+ * RealizeError('conflict') (it grew since it was listed).
+ */
+export function fetchFile(path: string, maxSize: number): Promise<FetchedFile> {
+  return later(() => native.fetchFile(path, maxSize));
+}
+
+/**
+ * Writes `data` as `finalName` in the (checked) directory `dir` in one call:
+ * refuses data that does not hash to `root` ('verify') before touching the
+ * disk, writes `partName`, sets its mtime (ms) and renames it to `finalName`,
+ * which must not exist ('conflict' if one appeared). Not durable until
+ * `syncFs`.
+ */
+export function putFile(dir: string, partName: string, finalName: string, data: Uint8Array, mtime: number, root: string): Promise<FileStamp> {
+  return later(() => native.putFile(dir, partName, finalName, data, mtime, root));
+}
+
+/** Makes everything written to the file system holding `dir` durable (syncfs): one barrier for many files. */
+export function syncFs(dir: string): Promise<void> {
+  return later(() => native.syncFs(dir));
+}
+
+/** Starts writing a range of an open file to disk without waiting, so a later barrier has little left to do. */
+export function startWriteback(fd: number, offset: number, length: number): Promise<void> {
+  return later(() => native.startWriteback(fd, offset, length));
 }
 
 // ---- sd_notify ----

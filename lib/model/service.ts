@@ -28,6 +28,11 @@ export interface FileHashes {
   blocks: string[];
 }
 
+/** A whole (small) file read in one call, with its hashes and the version read. */
+export interface WholeFile extends FileHashes {
+  data: Buffer;
+}
+
 /** The identity of a file version: a move deletes its source only if it still matches. */
 export interface FileIdentity {
   size: number;
@@ -67,9 +72,24 @@ export interface FileService {
   reuse(arena: string, path: ArenaPath, offset: number, length: number, fileSize: number): Promise<void>;
   /**
    * Checks that the partial hashes to `root` (else RealizeError('verify'),
-   * partial kept), sets its mtime (ms) and renames it to final, durably.
+   * partial kept), sets its mtime (ms) and renames it to final. Durable once
+   * a `flush` that starts after it returns.
    */
   finish(arena: string, path: ArenaPath, mtime: number, root: string): Promise<FileIdentity>;
+  /**
+   * The whole final file (at most `maxSize` bytes, else RealizeError
+   * 'conflict') with its hashes, in one call: how small files travel.
+   */
+  fetch(arena: string, path: ArenaPath, maxSize: number): Promise<WholeFile>;
+  /**
+   * Writes a whole file whose final name is free in one call: refuses `data`
+   * that does not hash to `root` ('verify') before touching anything, sets
+   * its mtime (ms), and never replaces a final file that appeared meanwhile
+   * ('conflict'). Durable once a `flush` that starts after it returns.
+   */
+  put(arena: string, path: ArenaPath, data: Buffer, mtime: number, root: string): Promise<FileIdentity>;
+  /** Makes every file finished or put in the arena so far durable: one barrier for a batch of files. */
+  flush(arena: string): Promise<void>;
   /** Root and block hashes of the whole file. */
   hash(arena: string, path: ArenaPath, form: FileForm): Promise<FileHashes>;
   /** Block hashes of blocks [first, first + count) of the file. */

@@ -4,7 +4,7 @@
 import { RealizeError } from '../model/errors.js';
 import { parsePath, type ArenaPath } from '../model/path.js';
 import { checkRange } from '../model/range.js';
-import type { FileForm, FileHashes, FileIdentity, FileService, Listing, ListOptions } from '../model/service.js';
+import type { FileForm, FileHashes, FileIdentity, FileService, Listing, ListOptions, WholeFile } from '../model/service.js';
 import { handlerOf, type Handler, type MethodTable, type Reply, type Session } from './session.js';
 
 /** Most block hashes one request may carry (a range of 32 MiB has 32). */
@@ -60,6 +60,25 @@ export function realizeMethods(files: FileService, granted: ReadonlySet<string>,
       const identity = await files.finish(ar, p, mtime, root);
       onChange?.({ method: 'finish', arena: ar, path: p, size: identity.size, root });
       return { result: identity };
+    },
+    async fetch(a) {
+      const max = size(a.maxSize);
+      if (max > MAX_RANGE) throw new RealizeError('path', `a whole-file fetch of up to ${max} bytes is over the ${MAX_RANGE}-byte limit`);
+      const { data, ...hashes } = await files.fetch(arena(a), path(a), max);
+      return { result: hashes, bulk: data };
+    },
+    async put(a, bulk) {
+      const mtime = num(a.mtime, 'mtime');
+      const ar = arena(a);
+      const p = path(a);
+      const root = hashes([a.root])[0]!;
+      const identity = await files.put(ar, p, bulk, mtime, root);
+      onChange?.({ method: 'finish', arena: ar, path: p, size: identity.size, root });
+      return { result: identity };
+    },
+    async flush(a) {
+      await files.flush(arena(a));
+      return {};
     },
     async hash(a) {
       return { result: await files.hash(arena(a), path(a), form(a)) };
@@ -192,6 +211,24 @@ export class RemoteFiles implements FileService {
   async finish(arena: string, path: ArenaPath, mtime: number, root: string): Promise<FileIdentity> {
     const r = (await this.session.call('finish', { arena, path, mtime, root })).result;
     return identity(r) ?? { size: 0, mtime: 0, ino: 0 };
+  }
+
+  async fetch(arena: string, path: ArenaPath, maxSize: number): Promise<WholeFile> {
+    const reply = await this.session.call('fetch', { arena, path, maxSize });
+    const r = reply.result as Args;
+    const data = bulk(reply);
+    const id = identity(r);
+    if (!id || id.size !== data.length || id.size > maxSize) throw new RealizeError('protocol', `malformed fetch reply for ${path}`);
+    return { ...id, root: hashes([r.root])[0]!, blocks: hashes(r.blocks), data };
+  }
+
+  async put(arena: string, path: ArenaPath, data: Buffer, mtime: number, root: string): Promise<FileIdentity> {
+    const r = (await this.session.call('put', { arena, path, mtime, root }, { bulk: data })).result;
+    return identity(r) ?? { size: 0, mtime: 0, ino: 0 };
+  }
+
+  async flush(arena: string): Promise<void> {
+    await this.session.call('flush', { arena });
   }
 
   async hash(arena: string, path: ArenaPath, form: FileForm): Promise<FileHashes> {

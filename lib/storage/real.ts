@@ -1,27 +1,26 @@
 // The Real: files a peer holds completely, as ordinary files in each arena's
 // directory, served through the FileService interface. Partial files are
 // `.<name>.part` beside their final name; the final file stays untouched
-// until `finish` renames a verified partial over it.
+// until `finish` renames a verified partial over it. Nothing is fsynced file
+// by file: `flush` is one barrier (syncfs) for every file finished before it.
 import { promises as fs, type Stats } from 'node:fs';
 import { basename, join } from 'node:path';
 import { RealizeError } from '../model/errors.js';
 import { partialPath, segments, type ArenaPath } from '../model/path.js';
-import type { FileForm, FileHashes, FileIdentity, FileService, Listing, ListOptions } from '../model/service.js';
-import { applyDelta, diff, hashBlocks, hashFile, signature } from '../native.js';
+import type { FileForm, FileHashes, FileIdentity, FileService, Listing, ListOptions, WholeFile } from '../model/service.js';
+import { applyDelta, diff, fetchFile, hashBlocks, hashFile, putFile, signature, startWriteback, syncFs } from '../native.js';
 import { listArena } from './listing.js';
-import { DirSync } from './dir-sync.js';
 import { READ, WRITE, checkArenaRoot, createExclusive, fdPath, openChecked, resolveParent, type OpenFile } from './resolve.js';
 
 /** Largest delta output accepted for one range: the caller's ranges are a few MiB. */
 const MAX_DELTA_OUTPUT = 64 << 20;
 
-/** Writes at least this large are flushed to disk at once (see send). */
-const EARLY_SYNC = 1 << 20;
+/** Writes at least this large start their write-back at once (see send). */
+const EARLY_WRITEBACK = 1 << 20;
 
 export class RealStore implements FileService {
   readonly #roots: Map<string, string>;
   readonly #checked = new Map<string, number>();
-  readonly #dirSync = new DirSync();
   readonly #readers = new Map<string, { opened: Promise<OpenFile>; users: number }>();
 
   /** `roots` maps arena names to absolute directories. */
@@ -66,9 +65,9 @@ export class RealStore implements FileService {
       await writeFully(fh, data, offset);
       const size = data.length > 0 ? Math.max(had, offset + data.length) : had;
       if (size !== fileSize) await fh.truncate(fileSize);
-      // Large ranges go to disk as they arrive, overlapping the transfer,
-      // rather than all at once in finish's fsync.
-      if (data.length >= EARLY_SYNC) await fh.datasync();
+      // Large ranges start for the disk as they arrive, overlapping the
+      // transfer, rather than all at once in the next flush.
+      if (data.length >= EARLY_WRITEBACK) await startWriteback(fh.fd, offset, data.length);
     } finally {
       await fh.close();
     }
@@ -91,15 +90,27 @@ export class RealStore implements FileService {
       if (got.root !== root) throw new RealizeError('verify', `${path}: the partial file hashes to ${got.root}, not ${root}; kept as partial`);
       const seconds = mtime / 1000;
       await fh.utimes(seconds, seconds);
-      await fh.sync();
       const st = await fh.stat();
       identity = { size: st.size, mtime: st.mtimeMs, ino: st.ino };
     } finally {
       await fh.close();
     }
     await fs.rename(part, final);
-    await this.#dirSync.sync(dir);
     return identity;
+  }
+
+  async fetch(arena: string, path: ArenaPath, maxSize: number): Promise<WholeFile> {
+    const dir = await this.#dir(arena, path);
+    return fetchFile(join(dir, finalName(path)), maxSize);
+  }
+
+  async put(arena: string, path: ArenaPath, data: Buffer, mtime: number, root: string): Promise<FileIdentity> {
+    const dir = await this.#dir(arena, path, true);
+    return putFile(dir, partialName(path), finalName(path), data, mtime, root);
+  }
+
+  async flush(arena: string): Promise<void> {
+    await syncFs(await this.root(arena));
   }
 
   async hash(arena: string, path: ArenaPath, form: FileForm): Promise<FileHashes> {

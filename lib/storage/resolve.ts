@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { RealizeError, errnoText } from '../model/errors.js';
 import { segments, type ArenaPath } from '../model/path.js';
 
-const { O_RDONLY, O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = constants;
+const { O_RDONLY, O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = constants;
 
 // O_NONBLOCK: a fifo swapped in for a file fails the fstat check instead of
 // blocking a thread of the pool in open (it changes nothing for regular files).
@@ -127,14 +127,4 @@ export async function createExclusive(abs: string): Promise<fs.FileHandle | unde
 /** A name the native code can open that is exactly this open file. */
 export function fdPath(fh: fs.FileHandle): string {
   return `/proc/self/fd/${fh.fd}`;
-}
-
-/** Makes a rename or unlink in `dir` durable. */
-export async function syncDir(dir: string): Promise<void> {
-  const fh = await fs.open(dir, O_RDONLY | O_DIRECTORY);
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }

@@ -9,10 +9,11 @@ import { joinPath, type ArenaPath } from '../model/path.js';
 import type { FileEntry } from '../model/service.js';
 import { connect, type ConnectOptions, type Endpoint } from './connect.js';
 import { parseEndpoint, type EndpointSpec } from './endpoint.js';
-import type { Emit } from './events.js';
+import type { Emit, FileAction } from './events.js';
 import { Limit, forEachLimited } from './limit.js';
 import type { SyncMetrics } from './metrics.js';
-import { transferFile, type FileJob } from './transfer.js';
+import { Committer } from './commit.js';
+import { deleteSource, transferFile, type FileJob } from './transfer.js';
 
 export interface SyncOptions {
   src: string;
@@ -43,6 +44,10 @@ export const BACKOFF_MS = [5, 15, 30, 60, 120, 300].map((s) => s * 1000);
 const RANGES_IN_FLIGHT = 4;
 /** Small ranges (≤ SMALL_RANGE, 256 KiB) in flight besides: at most 16 MiB more, and small files move at --parallel. */
 const SMALL_RANGES_IN_FLIGHT = 64;
+/** A move flushes DST (one syncfs) and deletes sources every this many files or this many ms, whichever comes first. */
+const COMMIT_BATCH = 1000;
+const COMMIT_DELAY_MS = 1000;
+const DELETES_IN_FLIGHT = 16;
 
 export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
   const started = Date.now();
@@ -168,6 +173,9 @@ async function plan(src: Endpoint, dst: Endpoint | undefined, done: Set<string>)
 async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[], opts: SyncOptions, signal: AbortSignal, stats: { ok: number; failed: number; bytes: number }, done: Set<string>): Promise<RealizeError | undefined> {
   const limit = new Limit(RANGES_IN_FLIGHT);
   const smallLimit = new Limit(SMALL_RANGES_IN_FLIGHT);
+  // A copy leaves flushing to the kernel, as cp and rsync do; a move makes DST durable before any deletion.
+  const committer = opts.copy || !dst ? undefined : new Committer(() => dst.files.flush(dst.arena), { batch: COMMIT_BATCH, delayMs: COMMIT_DELAY_MS, parallel: DELETES_IN_FLIGHT });
+  const commits: Promise<void>[] = [];
   const total = jobs.reduce((n, j) => n + j.entry.size, 0);
   let bytesDone = 0;
   let networkFailure: RealizeError | undefined;
@@ -179,6 +187,25 @@ async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[]
     const size = job.entry.size;
     opts.metrics?.filesStarted.inc();
     opts.emit({ event: 'file_start', index, files, path, size });
+    const finished = (hash: string, action: FileAction) => {
+      done.add(path);
+      stats.ok++;
+      stats.bytes += size;
+      opts.metrics?.filesFinished.inc({ status: action });
+      opts.emit({ event: 'file_done', index, files, path, size, hash, action });
+    };
+    const failed = (err: unknown) => {
+      const e = toRealizeError(err);
+      if (signal.aborted) return;
+      if (e.code === 'network') {
+        networkFailure ??= e;
+        return;
+      }
+      done.add(path);
+      stats.failed++;
+      opts.metrics?.filesFinished.inc({ status: 'failed' });
+      opts.emit({ event: 'file_error', index, files, path, size, error: e.message });
+    };
     if (opts.dryRun || !dst) {
       done.add(path);
       stats.ok++;
@@ -187,8 +214,8 @@ async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[]
     }
     let fileDone = 0;
     try {
-      const outcome = await transferFile({ files: src.files, arena: src.arena }, { files: dst.files, arena: dst.arena }, job, {
-        copy: opts.copy,
+      const srcSide = { files: src.files, arena: src.arena };
+      const outcome = await transferFile(srcSide, { files: dst.files, arena: dst.arena }, job, {
         rangeSize: opts.rangeSize,
         limit,
         smallLimit,
@@ -202,24 +229,16 @@ async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[]
         },
         onFallback: () => opts.metrics?.fallbacks.inc(),
       });
-      done.add(path);
-      stats.ok++;
-      stats.bytes += size;
-      opts.metrics?.filesFinished.inc({ status: outcome.action });
-      opts.emit({ event: 'file_done', index, files, path, size, hash: outcome.hash, action: outcome.action });
+      const action: FileAction = !outcome.changed ? 'unchanged' : opts.copy ? 'copied' : 'moved';
+      if (!committer) return finished(outcome.hash, action);
+      // The file's slot is free again while it waits for the batch's flush.
+      commits.push(committer.commit(() => deleteSource(srcSide, job, outcome.source)).then(() => finished(outcome.hash, action), failed));
     } catch (err) {
-      const e = toRealizeError(err);
-      if (signal.aborted) return;
-      if (e.code === 'network') {
-        networkFailure ??= e;
-        return;
-      }
-      done.add(path);
-      stats.failed++;
-      opts.metrics?.filesFinished.inc({ status: 'failed' });
-      opts.emit({ event: 'file_error', index, files, path, size, error: e.message });
+      failed(err);
     }
   });
+  await committer?.drain();
+  await Promise.all(commits);
   return networkFailure;
 }
 

@@ -1,11 +1,12 @@
-// Brings one file level from SRC to DST (DESIGN §5, steps 2–5): ranges sent,
-// reused or patched with rolling-hash deltas, the partial verified against
-// SRC's BLAKE3 root, made final, and the source deleted only if it is still
-// the file that was hashed.
+// Brings one file level from SRC to DST (DESIGN §5, steps 2–5): a small fresh
+// file whole in one fetch and one put; others in ranges sent, reused or
+// patched with rolling-hash deltas, the partial verified against SRC's BLAKE3
+// root and made final. deleteSource ends a move, once DST is durable, only if
+// the source is still the file that was hashed.
 import { RealizeError } from '../model/errors.js';
 import type { ArenaPath } from '../model/path.js';
 import { ByteRange, splitRanges } from '../model/range.js';
-import type { FileEntry, FileHashes, FileService } from '../model/service.js';
+import type { FileEntry, FileHashes, FileIdentity, FileService } from '../model/service.js';
 import { BLOCK_SIZE } from '../native.js';
 import type { Limit } from './limit.js';
 
@@ -25,7 +26,6 @@ export interface FileJob {
 export type Method = 'read' | 'send' | 'reuse' | 'diff' | 'apply' | 'resume';
 
 export interface TransferOptions {
-  copy: boolean;
   /** Bytes per range; a multiple of the block size. */
   rangeSize: number;
   /** Shared bound on ranges in flight. */
@@ -42,20 +42,24 @@ export interface TransferOptions {
   signal: AbortSignal;
 }
 
-export type Action = 'moved' | 'copied' | 'unchanged';
-
 export interface Outcome {
-  action: Action;
+  /** False when DST already held this content. */
+  changed: boolean;
   hash: string;
+  /** The version of SRC's file that was hashed: a move deletes it only if it still matches. */
+  source: FileIdentity;
 }
 
 /** Extra bytes of DST's final file around a range that a signature covers, so content shifted across range edges still matches. */
 const WINDOW_MARGIN = 256 << 10;
 /** Largest range that counts against `smallLimit` rather than `limit`. */
 export const SMALL_RANGE = 256 << 10;
+/** Fresh files up to this size travel whole: one fetch from SRC, one put to DST. */
+const SMALL_FILE = SMALL_RANGE;
 
 export async function transferFile(src: Side, dst: Side, job: FileJob, opts: TransferOptions): Promise<Outcome> {
   const size = job.entry.size;
+  if (!job.dstFinal && !job.dstPartial && size <= SMALL_FILE) return putWhole(src, dst, job, opts);
   const srcHashing = src.files.hash(src.arena, job.src, 'final');
   srcHashing.catch(() => {});
 
@@ -63,7 +67,7 @@ export async function transferFile(src: Side, dst: Side, job: FileJob, opts: Tra
   if (job.dstFinal) {
     finalHashes = await dst.files.hash(dst.arena, job.dst, 'final');
     const srcHash = await srcHashing;
-    if (finalHashes.root === srcHash.root) return finishUnchanged(src, job, srcHash, opts);
+    if (finalHashes.root === srcHash.root) return { changed: false, hash: srcHash.root, source: srcHash };
     if (finalHashes.mtime > srcHash.mtime) {
       throw new RealizeError('conflict', 'conflict: the destination is newer than the source (changed on both sides?); kept both, deleted nothing');
     }
@@ -98,8 +102,18 @@ export async function transferFile(src: Side, dst: Side, job: FileJob, opts: Tra
 
   const srcHash = await srcHashing;
   await verifyAndFinish(src, dst, job, srcHash, opts);
-  if (!opts.copy) await deleteSource(src, job, srcHash);
-  return { action: opts.copy ? 'copied' : 'moved', hash: srcHash.root };
+  return { changed: true, hash: srcHash.root, source: srcHash };
+}
+
+async function putWhole(src: Side, dst: Side, job: FileJob, opts: TransferOptions): Promise<Outcome> {
+  return opts.smallLimit.run(async () => {
+    opts.signal.throwIfAborted();
+    const f = await src.files.fetch(src.arena, job.src, SMALL_FILE);
+    opts.onBytes(0, 'read');
+    await dst.files.put(dst.arena, job.dst, f.data, f.mtime, f.root);
+    opts.onBytes(f.size, 'send');
+    return { changed: true, hash: f.root, source: { size: f.size, mtime: f.mtime, ino: f.ino } };
+  });
 }
 
 function same(have: string[], first: number, want: string[]): boolean {
@@ -164,18 +178,14 @@ async function verifyAndFinish(src: Side, dst: Side, job: FileJob, srcHash: File
   }
 }
 
-async function deleteSource(src: Side, job: FileJob, srcHash: FileHashes): Promise<void> {
+/** The last step of a move, once DST's copy is durable: deletes SRC's file if it is still `source`. */
+export async function deleteSource(src: Side, job: FileJob, source: FileIdentity): Promise<void> {
   try {
-    await src.files.delete(src.arena, job.src, { size: srcHash.size, mtime: srcHash.mtime, ino: srcHash.ino });
+    await src.files.delete(src.arena, job.src, { size: source.size, mtime: source.mtime, ino: source.ino });
   } catch (err) {
     if (err instanceof RealizeError && err.code === 'conflict') {
       throw new RealizeError('conflict', 'the source changed during its move; copied, source kept');
     }
     throw err;
   }
-}
-
-async function finishUnchanged(src: Side, job: FileJob, srcHash: FileHashes, opts: TransferOptions): Promise<Outcome> {
-  if (!opts.copy) await deleteSource(src, job, srcHash);
-  return { action: 'unchanged', hash: srcHash.root };
 }

@@ -5,8 +5,10 @@ mod args;
 mod delta;
 mod hash;
 mod notify;
+mod store;
 mod watch;
 
 pub use delta::*;
 pub use hash::*;
 pub use notify::*;
+pub use store::*;

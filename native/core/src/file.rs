@@ -63,19 +63,24 @@ impl std::error::Error for FileError {}
 pub(crate) struct Input {
     file: File,
     path: PathBuf,
-    size: u64,
+    meta: std::fs::Metadata,
 }
 
 impl Input {
     /// Opens `path`, refusing anything that is not a regular file.
     pub(crate) fn open(path: &Path) -> Result<Input, FileError> {
+        Input::open_with(path, 0)
+    }
+
+    /// Opens `path` with extra `open(2)` flags (e.g. `O_NOFOLLOW`).
+    pub(crate) fn open_with(path: &Path, flags: i32) -> Result<Input, FileError> {
         let io_err = |error| FileError::Io {
             path: path.to_owned(),
             error,
         };
         let file = OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_NONBLOCK)
+            .custom_flags(libc::O_NONBLOCK | flags)
             .open(path)
             .map_err(io_err)?;
         let meta = file.metadata().map_err(io_err)?;
@@ -100,13 +105,18 @@ impl Input {
         Ok(Input {
             file,
             path: path.to_owned(),
-            size: meta.len(),
+            meta,
         })
     }
 
     /// Size of the file when it was opened.
     pub(crate) fn size(&self) -> u64 {
-        self.size
+        self.meta.len()
+    }
+
+    /// The file's metadata when it was opened.
+    pub(crate) fn metadata(&self) -> &std::fs::Metadata {
+        &self.meta
     }
 
     /// Tells the kernel the file will be read front to back (readahead).
@@ -118,7 +128,7 @@ impl Input {
 
     /// The part of `[offset, offset + len)` that lies before the size at open.
     pub(crate) fn clip(&self, offset: u64, len: u64) -> u64 {
-        len.min(self.size.saturating_sub(offset))
+        len.min(self.size().saturating_sub(offset))
     }
 
     /// Fills `buf` from `offset`; the bytes must exist (within the size at open).
@@ -129,7 +139,7 @@ impl Input {
                 Ok(0) => {
                     return Err(FileError::Shrank {
                         path: self.path.clone(),
-                        size: self.size,
+                        size: self.size(),
                         at: offset + done as u64,
                     })
                 }

@@ -1,6 +1,6 @@
-//! Realize's native core: the BLAKE3 hash tree, rolling-hash deltas,
-//! sd_notify and the inotify watcher, free of napi types so `cargo test`
-//! links (napi-rs #1099).
+//! Realize's native core: the BLAKE3 hash tree, rolling-hash deltas, whole
+//! small files in one call, sd_notify and the inotify watcher, free of napi
+//! types so `cargo test` links (napi-rs #1099).
 //! The napi layer in `native/src` wraps these; every input it passes from the
 //! network is bounded here.
 #![deny(missing_docs)]
@@ -14,6 +14,7 @@ mod hex;
 mod notify;
 mod rolling;
 mod signature;
+mod store;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -27,8 +28,8 @@ pub use delta::{delta_info, DeltaFormatError, DeltaInfo};
 pub use diff::{diff_bytes, diff_file, DiffError};
 pub use file::FileError;
 pub use hash::{
-    block_count, hash_blocks, hash_bytes, hash_file, root_from_blocks, verify_blocks, ChainingValue,
-    FileHash, TreeError, BLOCK_SIZE,
+    block_count, hash_blocks, hash_bytes, hash_file, root_from_blocks, verify_blocks,
+    ChainingValue, FileHash, TreeError, BLOCK_SIZE,
 };
 pub use hex::{from_hex, to_hex, HexError};
 pub use notify::{notify_to, sd_notify, NotifyError};
@@ -37,3 +38,4 @@ pub use signature::{
     SignatureOptions, MAX_BLOCK_LEN, MAX_OFFSET, MAX_STRONG_LEN, MAX_WINDOW, MIN_BLOCK_LEN,
     MIN_STRONG_LEN,
 };
+pub use store::{fetch_file, put_file, start_writeback, sync_fs, Fetched, Stamp, StoreError};

@@ -1,0 +1,360 @@
+//! Whole small files in one call each, so a tree of thousands of them costs
+//! one thread-pool round trip per file rather than a dozen: `fetch_file`
+//! (open, read, hash) on the sending side, `put_file` (check the hash, write,
+//! set the mtime, rename into place) on the receiving side. Also the
+//! durability barrier (`sync_fs`) and the early start of write-back for large
+//! writes (`start_writeback`).
+//!
+//! The caller has resolved and checked the directory; the file's own name is
+//! never followed if it is a symbolic link (`O_NOFOLLOW`), and `put_file`
+//! never replaces a final file that appeared meanwhile (`RENAME_NOREPLACE`).
+
+use std::ffi::CString;
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::file::{FileError, Input};
+use crate::hash::{hash_bytes, ChainingValue, FileHash};
+
+/// Which version of a file this is: a move deletes its source only if it still matches.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stamp {
+    /// Bytes.
+    pub size: u64,
+    /// Modification time in milliseconds, computed as Node computes `mtimeMs`.
+    pub mtime_ms: f64,
+    /// Inode number.
+    pub ino: u64,
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        Stamp {
+            size: meta.len(),
+            mtime_ms: meta.mtime() as f64 * 1e3 + meta.mtime_nsec() as f64 / 1e6,
+            ino: meta.ino(),
+        }
+    }
+}
+
+/// A whole file read in one go, with its hash tree.
+#[derive(Debug)]
+pub struct Fetched {
+    /// Its bytes.
+    pub data: Vec<u8>,
+    /// Its BLAKE3 hash tree.
+    pub hash: FileHash,
+    /// The version that was read.
+    pub stamp: Stamp,
+}
+
+/// Why a whole-file call failed.
+#[derive(Debug)]
+pub enum StoreError {
+    /// Opening or reading the file failed.
+    File(FileError),
+    /// The system refused an operation on `path`.
+    Io {
+        /// What was being done ("write", "rename", ...).
+        what: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// What the system said.
+        error: io::Error,
+    },
+    /// The file is larger than the caller's limit (it grew since it was listed).
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size now.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The bytes to put do not hash to the root they came with.
+    Mismatch {
+        /// The file's final name.
+        name: String,
+    },
+    /// A final file of that name appeared while the new one was on its way.
+    Exists {
+        /// The file's final name.
+        name: String,
+    },
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::File(e) => e.fmt(f),
+            StoreError::Io { what, path, error } => {
+                write!(f, "cannot {} {}: {}", what, path.display(), error)
+            }
+            StoreError::TooLarge { path, size, max } => write!(
+                f,
+                "{} has grown to {} bytes since it was listed (more than {}); kept",
+                path.display(),
+                size,
+                max
+            ),
+            StoreError::Mismatch { name } => write!(
+                f,
+                "{name}: the data does not match its BLAKE3 root; nothing written"
+            ),
+            StoreError::Exists { name } => write!(
+                f,
+                "{name} appeared at the destination while it was being synced; kept both"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<FileError> for StoreError {
+    fn from(e: FileError) -> StoreError {
+        StoreError::File(e)
+    }
+}
+
+fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
+    move |error| StoreError::Io {
+        what,
+        path: path.to_owned(),
+        error,
+    }
+}
+
+/// Reads the whole regular file at `path` (not following a symbolic link) and
+/// hashes it, refusing one larger than `max` bytes.
+pub fn fetch_file(path: &Path, max: u64) -> Result<Fetched, StoreError> {
+    let input = Input::open_with(path, libc::O_NOFOLLOW)?;
+    if input.size() > max {
+        return Err(StoreError::TooLarge {
+            path: path.to_owned(),
+            size: input.size(),
+            max,
+        });
+    }
+    let data = input.read_range(0, input.size())?;
+    let hash = hash_bytes(&data);
+    Ok(Fetched {
+        data,
+        hash,
+        stamp: Stamp::of(input.metadata()),
+    })
+}
+
+/// Writes `data` as the file `final_name` in the directory `dir`: checks it
+/// hashes to `root` before touching anything, writes it to `part_name`, sets
+/// its mtime and renames it to `final_name`, which must not exist. Not
+/// durable by itself: see [`sync_fs`].
+pub fn put_file(
+    dir: &Path,
+    part_name: &str,
+    final_name: &str,
+    data: &[u8],
+    mtime_ms: f64,
+    root: &ChainingValue,
+) -> Result<Stamp, StoreError> {
+    if &hash_bytes(data).root != root {
+        return Err(StoreError::Mismatch {
+            name: final_name.to_owned(),
+        });
+    }
+    let dir_file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(dir)
+        .map_err(io_err("open directory", dir))?;
+    let part_path = dir.join(part_name);
+    let part = c_name(part_name, &part_path)?;
+    let fin = c_name(final_name, &part_path)?;
+    // SAFETY: a valid directory fd and a NUL-terminated name.
+    let fd = unsafe {
+        libc::openat(
+            dir_file.as_raw_fd(),
+            part.as_ptr(),
+            libc::O_WRONLY
+                | libc::O_CREAT
+                | libc::O_TRUNC
+                | libc::O_NOFOLLOW
+                | libc::O_NONBLOCK
+                | libc::O_CLOEXEC,
+            0o644 as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        return Err(io_err("create", &part_path)(io::Error::last_os_error()));
+    }
+    // SAFETY: fd was just opened and is owned by nobody else.
+    let mut file = unsafe { File::from_raw_fd(fd) };
+    let meta = file.metadata().map_err(io_err("stat", &part_path))?;
+    if !meta.is_file() {
+        return Err(io_err("write", &part_path)(io::Error::other(
+            "not a regular file",
+        )));
+    }
+    file.write_all(data).map_err(io_err("write", &part_path))?;
+    set_mtime(&file, mtime_ms).map_err(io_err("set the mtime of", &part_path))?;
+    let stamp = Stamp::of(&file.metadata().map_err(io_err("stat", &part_path))?);
+    drop(file);
+    rename_no_replace(&dir_file, &part, &fin).map_err(|e| {
+        if e.raw_os_error() == Some(libc::EEXIST) {
+            StoreError::Exists {
+                name: final_name.to_owned(),
+            }
+        } else {
+            io_err("rename", &part_path)(e)
+        }
+    })?;
+    Ok(stamp)
+}
+
+fn c_name(name: &str, for_path: &Path) -> Result<CString, StoreError> {
+    if name.is_empty() || name.contains('/') {
+        return Err(io_err("name", for_path)(io::Error::other(
+            "not a single path segment",
+        )));
+    }
+    CString::new(name.as_bytes())
+        .map_err(|_| io_err("name", for_path)(io::Error::other("name holds a NUL byte")))
+}
+
+fn set_mtime(file: &File, mtime_ms: f64) -> io::Result<()> {
+    if !mtime_ms.is_finite() {
+        return Err(io::Error::other("mtime is not a finite number"));
+    }
+    let secs = (mtime_ms / 1e3).floor();
+    let nanos = ((mtime_ms - secs * 1e3) * 1e6)
+        .round()
+        .clamp(0.0, 999_999_999.0);
+    let t = libc::timespec {
+        tv_sec: secs as libc::time_t,
+        tv_nsec: nanos as libc::c_long,
+    };
+    let times = [t, t];
+    // SAFETY: a valid fd and two timespecs.
+    if unsafe { libc::futimens(file.as_raw_fd(), times.as_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `renameat2(RENAME_NOREPLACE)`; where the file system cannot do it, a check
+/// then a plain rename (a window of one system call).
+fn rename_no_replace(dir: &File, from: &CString, to: &CString) -> io::Result<()> {
+    let d = dir.as_raw_fd();
+    // SAFETY: valid fd and NUL-terminated names.
+    let r = unsafe { libc::renameat2(d, from.as_ptr(), d, to.as_ptr(), libc::RENAME_NOREPLACE) };
+    if r == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() != Some(libc::EINVAL) {
+        return Err(e);
+    }
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: valid fd, name and out pointer.
+    if unsafe { libc::fstatat(d, to.as_ptr(), st.as_mut_ptr(), libc::AT_SYMLINK_NOFOLLOW) } == 0 {
+        return Err(io::Error::from_raw_os_error(libc::EEXIST));
+    }
+    // SAFETY: as above.
+    if unsafe { libc::renameat(d, from.as_ptr(), d, to.as_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Makes everything written to the file system holding `dir` durable
+/// (`syncfs`): one barrier for a whole batch of finished files.
+pub fn sync_fs(dir: &Path) -> Result<(), StoreError> {
+    let d = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY)
+        .open(dir)
+        .map_err(io_err("open directory", dir))?;
+    // SAFETY: a valid fd.
+    if unsafe { libc::syncfs(d.as_raw_fd()) } != 0 {
+        return Err(io_err("flush", dir)(io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// Starts writing `[offset, offset + len)` of the open file `fd` to disk
+/// without waiting for it, so a later barrier finds little left to do.
+pub fn start_writeback(fd: i32, offset: u64, len: u64) -> io::Result<()> {
+    let (Ok(off), Ok(n)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return Err(io::Error::other("range out of bounds"));
+    };
+    // SAFETY: sync_file_range only reads its integer arguments; a bad fd is EBADF.
+    if unsafe { libc::sync_file_range(fd, off, n, libc::SYNC_FILE_RANGE_WRITE) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::TempDir;
+
+    #[test]
+    fn put_then_fetch_round_trips() {
+        let dir = TempDir::new("store-put");
+        let data = b"hello, store".to_vec();
+        let root = hash_bytes(&data).root;
+        let stamp = put_file(
+            dir.path(),
+            ".a.part",
+            "a",
+            &data,
+            1_600_000_000_123.5,
+            &root,
+        )
+        .unwrap();
+        assert_eq!(stamp.size, data.len() as u64);
+        assert_eq!(stamp.mtime_ms, 1_600_000_000_123.5);
+        assert!(!dir.path().join(".a.part").exists());
+        let got = fetch_file(&dir.path().join("a"), 1 << 20).unwrap();
+        assert_eq!(got.data, data);
+        assert_eq!(got.hash.root, root);
+        assert_eq!(got.stamp, stamp);
+    }
+
+    #[test]
+    fn put_refuses_bad_hash_and_existing_final() {
+        let dir = TempDir::new("store-refuse");
+        let root = hash_bytes(b"other").root;
+        let e = put_file(dir.path(), ".a.part", "a", b"data", 0.0, &root).unwrap_err();
+        assert!(e.to_string().contains("does not match its BLAKE3"), "{e}");
+        assert!(!dir.path().join(".a.part").exists());
+        std::fs::write(dir.path().join("a"), b"newer").unwrap();
+        let root = hash_bytes(b"data").root;
+        let e = put_file(dir.path(), ".a.part", "a", b"data", 0.0, &root).unwrap_err();
+        assert!(e.to_string().contains("appeared at the destination"), "{e}");
+        assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), b"newer");
+    }
+
+    #[test]
+    fn fetch_refuses_links_and_large_files() {
+        let dir = TempDir::new("store-fetch");
+        std::fs::write(dir.path().join("big"), vec![7u8; 100]).unwrap();
+        let e = fetch_file(&dir.path().join("big"), 99).unwrap_err();
+        assert!(e.to_string().contains("since it was listed"), "{e}");
+        std::os::unix::fs::symlink("big", dir.path().join("link")).unwrap();
+        assert!(fetch_file(&dir.path().join("link"), 1000).is_err());
+    }
+
+    #[test]
+    fn put_refuses_names_with_slashes() {
+        let dir = TempDir::new("store-names");
+        let root = hash_bytes(b"x").root;
+        assert!(put_file(dir.path(), "../x", "x", b"x", 0.0, &root).is_err());
+        sync_fs(dir.path()).unwrap();
+    }
+}
