@@ -3,7 +3,7 @@ import { hostname, userInfo } from 'node:os';
 import { Command, Option } from 'clipanion';
 import { writeNewKey } from '../lib/model/keys.js';
 import { RealizeCommand, reportError, runCli } from '../lib/ui/cli.js';
-import { startDaemon, serveStdio } from '../lib/daemon/serve.js';
+import { serveStdio } from '../lib/daemon/stdio.js';
 import { parseAddress } from '../lib/model/address.js';
 import { RealizeError } from '../lib/model/errors.js';
 import { createLogger } from '../lib/model/log.js';
@@ -37,6 +37,8 @@ class ServeCommand extends RealizeCommand {
       return 0;
     }
     if (this.root !== undefined) throw new RealizeError('usage', '--root only applies with --stdio');
+    // Loaded only here: ssh2 and LMDB are not needed by --stdio, which starts once per realize-sync run.
+    const { startDaemon } = await import('../lib/daemon/serve.js');
     const daemon = await startDaemon({ configPath: this.config, listen: this.listen ? parseAddress(this.listen) : undefined, log });
     sdNotify('READY=1');
     return new Promise<number>((resolve) => {

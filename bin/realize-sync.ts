@@ -4,7 +4,7 @@ import { loadConfig } from '../lib/config/index.js';
 import { parseAddress } from '../lib/model/address.js';
 import { RealizeError } from '../lib/model/errors.js';
 import { parseDuration, parseRate, parseSize } from '../lib/model/units.js';
-import { SyncMetrics } from '../lib/sync/metrics.js';
+import type { SyncMetrics } from '../lib/sync/metrics.js';
 import { runSync } from '../lib/sync/run.js';
 import { EXIT, RealizeCommand, reportError, runCli } from '../lib/ui/cli.js';
 import { humanOutput, jsonOutput } from '../lib/ui/sync-output.js';
@@ -61,7 +61,8 @@ class SyncCommand extends RealizeCommand {
     if (rangeSize % (1 << 20) !== 0 || rangeSize === 0 || rangeSize > 32 << 20) throw new RealizeError('usage', '--range-size must be a multiple of 1M, at most 32M');
     const config = await loadConfig({ path: this.config });
 
-    const metrics = this.metricsAddr || this.pushgateway ? new SyncMetrics() : undefined;
+    // prom-client is loaded only when metrics are asked for.
+    const metrics: SyncMetrics | undefined = this.metricsAddr || this.pushgateway ? new (await import('../lib/sync/metrics.js')).SyncMetrics() : undefined;
     if (metrics && this.metricsAddr) await metrics.serve(parseAddress(this.metricsAddr, { defaultPort: 9100 }));
 
     const output = this.json ? jsonOutput(process.stdout) : humanOutput(process.stdout, process.stderr, { quiet: this.quiet, verbose: this.verbose, copy: this.copy });

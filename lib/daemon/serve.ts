@@ -1,18 +1,14 @@
-// realize-serve's work: serve this peer's arenas to configured peers over SSH
-// (listening mode) or to one caller over stdin/stdout (--stdio). Composes the
+// realize-serve's listening mode: serve this peer's arenas to configured
+// peers over SSH, record and share their history. Composes the
 // Real (lib/storage), the protocol and the transports; the bin only parses
 // arguments and handles signals.
-import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
 import type { Address } from '../model/address.js';
 import { RealizeError } from '../model/errors.js';
 import type { Logger } from '../model/log.js';
-import type { Config } from '../config/index.js';
 import { loadConfig } from '../config/index.js';
-import { formatSize } from '../model/units.js';
-import { RealStore } from '../storage/real.js';
-import { ROOT_ARENA as STDIO_ARENA, realizeHandler, realizeMethods, type ServiceEvent } from '../protocol/realize-service.js';
+import { realizeMethods } from '../protocol/realize-service.js';
 import { ackHistory, historyMethods } from '../protocol/history-service.js';
 import { Session, handlerOf, type Handler } from '../protocol/session.js';
 import type { Peer } from '../model/household.js';
@@ -20,7 +16,7 @@ import { startHistory } from './history.js';
 import { subscribeGranted } from './follow.js';
 import { linkPeers } from './links.js';
 import { startSshServer, type SshServer } from '../transport/ssh-server.js';
-import { stdioStream } from '../transport/stdio.js';
+import { logChange, storeOf } from './stdio.js';
 import { checkArenaRoot } from '../storage/resolve.js';
 
 export interface Daemon {
@@ -38,19 +34,6 @@ export interface DaemonOptions {
 }
 
 /** The arenas of the config that have a directory here, as a store. */
-function storeOf(config: Config): RealStore {
-  const roots = new Map<string, string>();
-  for (const a of config.arenas.values()) if (a.path) roots.set(a.name, a.path);
-  return new RealStore(roots);
-}
-
-function logChange(log: Logger, peer: string) {
-  return (e: ServiceEvent) => {
-    if (e.method === 'finish') log.info(`final ${e.arena}/${e.path} ${formatSize(e.size ?? 0)} ${e.root ? 'BLAKE3 ' + e.root + ' ' : ''}by ${peer}`);
-    else log.info(`deleted ${e.arena}/${e.path} by ${peer}`);
-  };
-}
-
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const { log } = opts;
   let config = await loadConfig({ path: opts.configPath, requireFile: true });
@@ -150,22 +133,3 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 }
 
 /** One session on stdin/stdout; resolves when the caller goes away. */
-export async function serveStdio(opts: { root?: string; configPath?: string; log: Logger }): Promise<void> {
-  let store: RealStore;
-  if (opts.root !== undefined) {
-    store = new RealStore(new Map([[STDIO_ARENA, opts.root]]));
-    // As rsync, a destination directory is made if its parent exists.
-    await mkdir(opts.root).catch(() => {});
-    await checkArenaRoot(STDIO_ARENA, opts.root);
-  } else {
-    store = storeOf(await loadConfig({ path: opts.configPath }));
-  }
-  const granted = new Set(store.arenas());
-  const session = new Session(stdioStream(), {
-    hello: { peer: hostname(), arenas: [...granted] },
-    handler: realizeHandler(store, granted, logChange(opts.log, 'stdio')),
-  });
-  await new Promise<void>((resolve, reject) => {
-    session.on('close', (err?: RealizeError) => (err && err.code !== 'network' ? reject(err) : resolve()));
-  });
-}

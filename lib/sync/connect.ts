@@ -12,7 +12,6 @@ import type { FileService } from '../model/service.js';
 import { ROOT_ARENA, RemoteFiles } from '../protocol/realize-service.js';
 import { Session } from '../protocol/session.js';
 import { RealStore } from '../storage/real.js';
-import { dialSsh } from '../transport/ssh-client.js';
 import { spawnRemote, splitCommand } from '../transport/ssh-command.js';
 import { throttle } from '../transport/throttle.js';
 import type { EndpointSpec } from './endpoint.js';
@@ -52,6 +51,8 @@ export async function connect(spec: EndpointSpec, opts: ConnectOptions): Promise
     const peer = config.peers.get(spec.peer)!;
     if (!peer.address) throw new RealizeError('usage', `peer ${spec.peer} has no address in ${config.file}: it only dials out`);
     if (!config.localKey) throw new RealizeError('config', `${config.file}: privkey is not set; this peer needs a key to dial ${spec.peer}`);
+    // ssh2 is loaded only for peer endpoints: HOST:PATH runs the ssh binary.
+    const { dialSsh } = await import('../transport/ssh-client.js');
     const conn = await dialSsh({
       host: peer.address.host,
       port: peer.address.port,

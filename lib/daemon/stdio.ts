@@ -1,0 +1,51 @@
+// realize-serve --stdio: one session on stdin/stdout, the caller
+// authenticated by whoever started the process (sshd, a pipe). Kept apart
+// from the daemon so what `ssh host realize-serve --stdio` loads stays small:
+// it starts once per realize-sync run.
+import { mkdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import type { Config } from '../config/index.js';
+import { loadConfig } from '../config/index.js';
+import type { RealizeError } from '../model/errors.js';
+import type { Logger } from '../model/log.js';
+import { formatSize } from '../model/units.js';
+import { ROOT_ARENA as STDIO_ARENA, realizeHandler, type ServiceEvent } from '../protocol/realize-service.js';
+import { Session } from '../protocol/session.js';
+import { RealStore } from '../storage/real.js';
+import { checkArenaRoot } from '../storage/resolve.js';
+import { stdioStream } from '../transport/stdio.js';
+
+/** The Real serving the config's arenas. */
+export function storeOf(config: Config): RealStore {
+  const roots = new Map<string, string>();
+  for (const a of config.arenas.values()) if (a.path) roots.set(a.name, a.path);
+  return new RealStore(roots);
+}
+
+/** One log line per file made final or deleted by `peer`. */
+export function logChange(log: Logger, peer: string) {
+  return (e: ServiceEvent) => {
+    if (e.method === 'finish') log.info(`final ${e.arena}/${e.path} ${formatSize(e.size ?? 0)} ${e.root ? 'BLAKE3 ' + e.root + ' ' : ''}by ${peer}`);
+    else log.info(`deleted ${e.arena}/${e.path} by ${peer}`);
+  };
+}
+
+export async function serveStdio(opts: { root?: string; configPath?: string; log: Logger }): Promise<void> {
+  let store: RealStore;
+  if (opts.root !== undefined) {
+    store = new RealStore(new Map([[STDIO_ARENA, opts.root]]));
+    // As rsync, a destination directory is made if its parent exists.
+    await mkdir(opts.root).catch(() => {});
+    await checkArenaRoot(STDIO_ARENA, opts.root);
+  } else {
+    store = storeOf(await loadConfig({ path: opts.configPath }));
+  }
+  const granted = new Set(store.arenas());
+  const session = new Session(stdioStream(), {
+    hello: { peer: hostname(), arenas: [...granted] },
+    handler: realizeHandler(store, granted, logChange(opts.log, 'stdio')),
+  });
+  await new Promise<void>((resolve, reject) => {
+    session.on('close', (err?: RealizeError) => (err && err.code !== 'network' ? reject(err) : resolve()));
+  });
+}
