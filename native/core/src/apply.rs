@@ -10,7 +10,7 @@
 use std::fmt;
 use std::path::Path;
 
-use crate::delta::{check_ops, DeltaFormatError, DeltaInfo, DeltaReader, Op};
+use crate::delta::{check_ops, output_hash, DeltaFormatError, DeltaInfo, DeltaReader, Op};
 use crate::file::{FileError, Input};
 use crate::signature::MAX_WINDOW;
 
@@ -70,17 +70,17 @@ impl From<DeltaFormatError> for ApplyError {
     }
 }
 
-/// Fills a buffer from the base file at an offset.
-type ReadAt<'a> = dyn FnMut(u64, &mut [u8]) -> Result<(), ApplyError> + 'a;
+/// Appends `len` bytes of the base file, from an offset in it, to the output.
+type AppendFrom<'a> = dyn FnMut(u64, usize, &mut Vec<u8>) -> Result<(), ApplyError> + 'a;
 
 /// Applies `delta`, whose ops [`check_ops`] accepted with header `info`, to a
-/// base of `base_size` bytes read through `read_at(offset_in_file, buf)`.
+/// base of `base_size` bytes read through `append(offset_in_file, len, out)`.
 fn apply_checked(
     info: DeltaInfo,
     delta: &[u8],
     max_output: u64,
     base_size: u64,
-    read_at: &mut ReadAt<'_>,
+    append: &mut AppendFrom<'_>,
 ) -> Result<Vec<u8>, ApplyError> {
     let cap = max_output.min(MAX_WINDOW);
     if info.output_len > cap {
@@ -96,28 +96,17 @@ fn apply_checked(
             window_end,
         });
     }
-    let mut out = vec![0u8; info.output_len as usize];
-    let mut at = 0usize;
+    // Allocated once and filled by appending: no byte is written twice.
+    let mut out = Vec::with_capacity(info.output_len as usize);
     let mut r = DeltaReader::new(delta)?;
     while let Some(op) = r.next_op()? {
         match op {
-            Op::Copy { start, len } => {
-                let dst = &mut out[at..at + len as usize];
-                read_at(info.window_offset + start, dst)?;
-                at += len as usize;
-            }
-            Op::Literal(bytes) => {
-                out[at..at + bytes.len()].copy_from_slice(bytes);
-                at += bytes.len();
-            }
+            Op::Copy { start, len } => append(info.window_offset + start, len as usize, &mut out)?,
+            Op::Literal(bytes) => out.extend_from_slice(bytes),
         }
     }
-    if blake3::Hasher::new()
-        .update_rayon(&out)
-        .finalize()
-        .as_bytes()
-        != &info.output_hash
-    {
+    debug_assert_eq!(out.len() as u64, info.output_len);
+    if output_hash(&out) != info.output_hash {
         return Err(ApplyError::Mismatch);
     }
     Ok(out)
@@ -131,9 +120,9 @@ pub fn apply_bytes(base: &[u8], delta: &[u8], max_output: u64) -> Result<Vec<u8>
         delta,
         max_output,
         base.len() as u64,
-        &mut |off, buf| {
+        &mut |off, len, out| {
             let off = off as usize;
-            buf.copy_from_slice(&base[off..off + buf.len()]);
+            out.extend_from_slice(&base[off..off + len]);
             Ok(())
         },
     )
@@ -144,10 +133,20 @@ pub fn apply_file(base_path: &Path, delta: &[u8], max_output: u64) -> Result<Vec
     let info = check_ops(delta)?;
     if info.window_len == 0 {
         // Nothing to copy: the base need not even exist.
-        return apply_checked(info, delta, max_output, 0, &mut |_, _| Ok(()));
+        return apply_checked(info, delta, max_output, 0, &mut |_, _, _| Ok(()));
     }
     let input = Input::open(base_path).map_err(ApplyError::File)?;
-    apply_checked(info, delta, max_output, input.size(), &mut |off, buf| {
-        input.read_exact_at(buf, off).map_err(ApplyError::File)
-    })
+    apply_checked(
+        info,
+        delta,
+        max_output,
+        input.size(),
+        &mut |off, len, out| {
+            let at = out.len();
+            out.resize(at + len, 0);
+            input
+                .read_exact_at(&mut out[at..], off)
+                .map_err(ApplyError::File)
+        },
+    )
 }

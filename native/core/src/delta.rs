@@ -73,23 +73,34 @@ pub(crate) struct DeltaWriter {
 }
 
 impl DeltaWriter {
+    /// A delta producing `output`, whose hash it computes.
+    #[cfg(test)]
     pub(crate) fn new(window_offset: u64, window_len: u64, output: &[u8]) -> DeltaWriter {
+        let mut w = DeltaWriter::unhashed(window_offset, window_len, output.len() as u64);
+        w.set_hash(&output_hash(output));
+        w
+    }
+
+    /// A delta producing `output_len` bytes, whose hash [`Self::set_hash`]
+    /// must fill in before [`Self::finish`] (so that hashing the output can
+    /// run alongside the search for copies).
+    pub(crate) fn unhashed(window_offset: u64, window_len: u64, output_len: u64) -> DeltaWriter {
         let mut out = Vec::with_capacity(HEADER_LEN + 64);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&window_offset.to_le_bytes());
         out.extend_from_slice(&window_len.to_le_bytes());
-        out.extend_from_slice(&(output.len() as u64).to_le_bytes());
-        out.extend_from_slice(
-            blake3::Hasher::new()
-                .update_rayon(output)
-                .finalize()
-                .as_bytes(),
-        );
+        out.extend_from_slice(&output_len.to_le_bytes());
+        out.extend_from_slice(&[0u8; 32]);
         DeltaWriter {
             out,
             pending: None,
             produced: 0,
         }
+    }
+
+    /// Sets the BLAKE3 of the output in the header.
+    pub(crate) fn set_hash(&mut self, hash: &[u8; 32]) {
+        self.out[28..60].copy_from_slice(hash);
     }
 
     pub(crate) fn copy(&mut self, start: u64, len: u64) {
@@ -128,6 +139,14 @@ impl DeltaWriter {
         debug_assert_eq!(self.produced.to_le_bytes(), self.out[20..28]);
         self.out
     }
+}
+
+/// The BLAKE3 of a delta's output, on all cores.
+pub(crate) fn output_hash(output: &[u8]) -> [u8; 32] {
+    *blake3::Hasher::new()
+        .update_rayon(output)
+        .finalize()
+        .as_bytes()
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {

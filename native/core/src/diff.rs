@@ -2,7 +2,7 @@
 //!
 //! The rsync search: slide a window of the signature's block length over the
 //! new bytes, rolling the weak hash one byte at a time; where it matches a
-//! block's weak hash, compare the truncated BLAKE3; on a match emit a copy
+//! block's weak hash, compare the truncated strong hash; on a match emit a copy
 //! and jump a block ahead. Among identical blocks the one following the last
 //! match wins, so runs stay contiguous and merge into one COPY. The base's
 //! short last block can match the end of the new bytes.
@@ -16,9 +16,9 @@
 use std::fmt;
 use std::path::Path;
 
-use crate::delta::DeltaWriter;
+use crate::delta::{output_hash, DeltaWriter};
 use crate::file::{FileError, Input};
-use crate::rolling::{weak_of, Rolling};
+use crate::rolling::{unmix, weak_of, Rolling};
 use crate::signature::{strong_of, Signature, SignatureError, MAX_WINDOW};
 
 /// Why a delta could not be computed.
@@ -61,9 +61,10 @@ struct Index<'s> {
     /// `heads[b]..heads[b + 1]` are the slots whose weak hash has top bits `b`.
     heads: Vec<u32>,
     shift: u32,
-    /// One bit per value of the weak hash's top `32 - filter_shift` bits,
-    /// set where some block has it: most windows are rejected by one
-    /// predictable test, ahead of the bucket table.
+    /// One bit per value of the raw rolling value's top `32 - filter_shift`
+    /// bits (the raw value is the weak one before its bijective mix), set
+    /// where some block has it: most windows are rejected by one predictable
+    /// test, before their weak value is even computed.
     filter: Vec<u64>,
     filter_shift: u32,
 }
@@ -90,7 +91,7 @@ impl<'s> Index<'s> {
         let filter_shift = 32 - filter_bits;
         let mut filter = vec![0u64; 1 << (filter_bits - 6)];
         for &(w, _) in &slots {
-            let i = (w >> filter_shift) as usize;
+            let i = (unmix(w) >> filter_shift) as usize;
             filter[i >> 6] |= 1 << (i & 63);
         }
         Index {
@@ -103,10 +104,11 @@ impl<'s> Index<'s> {
         }
     }
 
-    /// False when no block has this weak hash (true when one may).
+    /// False when no block has the weak value of this raw rolling value
+    /// (true when one may).
     #[inline(always)]
-    fn may_have(&self, weak: u32) -> bool {
-        let i = (weak >> self.filter_shift) as usize;
+    fn may_have(&self, raw: u32) -> bool {
+        let i = (raw >> self.filter_shift) as usize;
         self.filter[i >> 6] & (1 << (i & 63)) != 0
     }
 
@@ -153,11 +155,20 @@ pub fn diff_bytes(data: &[u8], signature: &[u8]) -> Result<Vec<u8>, DiffError> {
 }
 
 fn diff_parsed(data: &[u8], sig: &Signature<'_>) -> Vec<u8> {
+    // The BLAKE3 of the output runs on the other cores while the search runs.
+    let (mut w, hash) = rayon::join(|| search(data, sig), || output_hash(data));
+    w.set_hash(&hash);
+    w.finish()
+}
+
+/// The ops describing `data`, in a delta whose hash is still to be set.
+fn search(data: &[u8], sig: &Signature<'_>) -> DeltaWriter {
     let index = Index::new(sig);
     let l = sig.block_len as usize;
     let s = sig.strong_len;
     let n = data.len();
-    let mut w = DeltaWriter::new(sig.offset, sig.len, data);
+    let full = index.slots.len();
+    let mut w = DeltaWriter::unhashed(sig.offset, sig.len, n as u64);
     let mut budget: i64 = 2 * n as i64 + (16 << 20);
     let mut lit = 0usize; // start of the bytes not yet described
     let mut p = 0usize; // start of the current window
@@ -165,43 +176,58 @@ fn diff_parsed(data: &[u8], sig: &Signature<'_>) -> Vec<u8> {
                         // block at the same distance from it is the one to prefer.
     let (mut new_mark, mut base_mark) = (0usize, 0u64);
 
-    if !index.slots.is_empty() && n >= l {
+    if full > 0 && n >= l {
+        let last = n - l; // the last window start
         let mut r = Rolling::new(&data[..l]);
-        loop {
+        // Most windows are rejected by the filter inside `seek`.
+        while let Some(q) = r.seek(data, l, p, last, |raw| index.may_have(raw)) {
+            p = q;
             let weak = r.weak();
-            let cands = if index.may_have(weak) {
-                index.with_weak(weak)
+            let want = base_mark + (p - new_mark) as u64;
+            let expected = if want.is_multiple_of(l as u64) {
+                (want / l as u64).min(u32::MAX as u64) as u32
             } else {
-                &[]
+                u32::MAX
             };
-            if !cands.is_empty() {
-                let window = &data[p..p + l];
-                let strong = strong_of(window, s);
-                let want = base_mark + (p - new_mark) as u64;
-                let expected = if want.is_multiple_of(l as u64) {
-                    (want / l as u64).min(u32::MAX as u64) as u32
+            let mut found = None;
+            let mut tried = false;
+            if (expected as usize) < full && sig.weak(expected as usize) == weak {
+                // The block following the last copy: no lookup needed.
+                tried = true;
+                let strong = strong_of(&data[p..p + l], s);
+                if strong[..s] == *sig.strong(expected as usize) {
+                    found = Some(expected);
                 } else {
-                    u32::MAX
-                };
-                if let Some(block) = index.find(cands, &strong[..s], expected) {
-                    w.literal(&data[lit..p]);
-                    w.copy(block as u64 * l as u64, l as u64);
-                    p += l;
-                    new_mark = p;
-                    base_mark = (block as u64 + 1) * l as u64;
-                    lit = p;
-                    if p + l > n {
-                        break;
-                    }
-                    r = Rolling::new(&data[p..p + l]);
-                    continue;
+                    found = index.find(index.with_weak(weak), &strong[..s], expected);
                 }
+            } else {
+                let cands = index.with_weak(weak);
+                if !cands.is_empty() {
+                    tried = true;
+                    let strong = strong_of(&data[p..p + l], s);
+                    found = index.find(cands, &strong[..s], expected);
+                }
+            }
+            if let Some(block) = found {
+                w.literal(&data[lit..p]);
+                w.copy(block as u64 * l as u64, l as u64);
+                p += l;
+                new_mark = p;
+                base_mark = (block as u64 + 1) * l as u64;
+                lit = p;
+                if p > last {
+                    break;
+                }
+                r.reset(&data[p..p + l]);
+                continue;
+            }
+            if tried {
                 budget -= l as i64;
                 if budget < 0 {
                     break;
                 }
             }
-            if p + l >= n {
+            if p >= last {
                 break;
             }
             r.roll(data[p], data[p + l]);
@@ -228,7 +254,7 @@ fn diff_parsed(data: &[u8], sig: &Signature<'_>) -> Vec<u8> {
     if lit < end {
         w.literal(&data[lit..end]);
     }
-    w.finish()
+    w
 }
 
 /// Delta turning the signature's window into `[offset, offset + len)` of the

@@ -3,15 +3,21 @@
 //!
 //! Wire layout (integers little-endian):
 //! ```text
-//! magic       4  "RZS1"
+//! magic       4  "RZS2"
 //! block_len   4  u32, MIN_BLOCK_LEN..=MAX_BLOCK_LEN
 //! strong_len  1  u8, MIN_STRONG_LEN..=MAX_STRONG_LEN
 //! offset      8  u64, where the window starts in the base file
 //! len         8  u64, window length, at most MAX_WINDOW
 //! entries        ceil(len / block_len) times:
 //!   weak      4  u32, rolling hash of the block (see rolling.rs)
-//!   strong    strong_len bytes, a prefix of the block's BLAKE3
+//!   strong    strong_len bytes, a prefix of the block's strong hash
 //! ```
+//! The strong hash of a block is its XXH3-128 (little-endian), followed,
+//! for prefixes longer than 16 bytes, by its XXH3-128 seeded with
+//! [`STRONG_SEED2`]. It is not cryptographic and need not be: a false match
+//! only makes the delta's result fail the BLAKE3 of the whole output that
+//! apply checks (the caller then sends the range whole), and XXH3 is an
+//! order of magnitude faster than BLAKE3 on blocks of a few KiB.
 //! The last block is shorter when `len` is not a multiple of `block_len`.
 //! Everything about a signature's size follows from its header, so a parsed
 //! signature is checked to be exactly that long before it is used.
@@ -24,7 +30,9 @@ use rayon::prelude::*;
 use crate::file::{FileError, Input};
 use crate::rolling::weak_of;
 
-const MAGIC: &[u8; 4] = b"RZS1";
+const MAGIC: &[u8; 4] = b"RZS2";
+/// Seed of the second half of a strong hash longer than 16 bytes.
+const STRONG_SEED2: u64 = 0x5245_414C_495A_4532;
 const HEADER_LEN: usize = 4 + 4 + 1 + 8 + 8;
 
 /// Longest window a signature may describe, and longest range a delta may produce: 64 MiB.
@@ -35,7 +43,7 @@ pub const MIN_BLOCK_LEN: u32 = 64;
 pub const MAX_BLOCK_LEN: u32 = 1 << 20;
 /// Shortest strong-hash prefix a signature may use.
 pub const MIN_STRONG_LEN: u8 = 2;
-/// Longest strong-hash prefix (a whole BLAKE3 hash).
+/// Longest strong-hash prefix (a whole strong hash).
 pub const MAX_STRONG_LEN: u8 = 32;
 /// Largest offset + length accepted anywhere: what a JS number holds exactly.
 pub const MAX_OFFSET: u64 = 1 << 53;
@@ -45,7 +53,7 @@ pub const MAX_OFFSET: u64 = 1 << 53;
 pub struct SignatureOptions {
     /// Block length in bytes.
     pub block_len: Option<u32>,
-    /// Bytes of BLAKE3 kept per block.
+    /// Bytes of strong hash kept per block.
     pub strong_len: Option<u8>,
 }
 
@@ -123,10 +131,18 @@ fn check_params(block_len: u32, strong_len: u8) -> Result<(), SignatureError> {
     Ok(())
 }
 
-/// The strong hash of a block: a prefix of its BLAKE3.
+/// The strong hash of a block (see the layout above), zero past `strong_len`.
+#[inline]
 pub(crate) fn strong_of(block: &[u8], strong_len: usize) -> [u8; 32] {
+    use xxhash_rust::xxh3::{xxh3_128, xxh3_128_with_seed};
     let mut out = [0u8; 32];
-    out[..strong_len].copy_from_slice(&blake3::hash(block).as_bytes()[..strong_len]);
+    let first = xxh3_128(block).to_le_bytes();
+    let n = strong_len.min(16);
+    out[..n].copy_from_slice(&first[..n]);
+    if strong_len > 16 {
+        let second = xxh3_128_with_seed(block, STRONG_SEED2).to_le_bytes();
+        out[16..strong_len].copy_from_slice(&second[..strong_len - 16]);
+    }
     out
 }
 
@@ -198,7 +214,9 @@ impl<'a> Signature<'a> {
             ));
         }
         if &bytes[..4] != MAGIC {
-            return invalid("it does not start with RZS1 (not a Realize signature)".into());
+            return invalid(
+                "it does not start with RZS2 (not a Realize signature of this version)".into(),
+            );
         }
         let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap());
         let block_len = u32::from_le_bytes(bytes[4..8].try_into().unwrap());

@@ -125,6 +125,30 @@ fn repeated_blocks_stay_contiguous() {
 }
 
 #[test]
+fn every_strong_length_round_trips() {
+    // Strong hashes longer than 16 bytes take a second, seeded XXH3-128.
+    let base = noise(300_000, 23);
+    let mut new = base.clone();
+    new.splice(5000..5000, noise(3000, 24));
+    new[200_000] ^= 1;
+    for strong_len in [MIN_STRONG_LEN, 8, 16, 17, 31, MAX_STRONG_LEN] {
+        let opts = SignatureOptions {
+            block_len: Some(1024),
+            strong_len: Some(strong_len),
+        };
+        let s = signature_bytes(0, &base, opts).unwrap();
+        assert_eq!(
+            s.len(),
+            25 + base.len().div_ceil(1024) * (4 + strong_len as usize)
+        );
+        let d = diff_bytes(&new, &s).unwrap();
+        assert!(apply_bytes(&base, &d, 1 << 20).unwrap() == new);
+        let (lit, _, _) = stats(&d);
+        assert!(lit < 3000 + 3 * 1024, "strong {strong_len}: literal {lit}");
+    }
+}
+
+#[test]
 fn short_last_block_matches_the_end() {
     let base = noise(10 * 1024 + 100, 6);
     let mut new = noise(3000, 7);
