@@ -88,6 +88,17 @@ export function hashBlocks(path: string, firstBlock: number, count: number): Pro
 }
 
 /**
+ * Chaining values of the blocks in `data`, which starts at block
+ * `firstBlock` of a file of `fileSize` bytes: the values `hashFile` lists for
+ * them, computed from bytes in passing instead of reading the file again.
+ * `data` must be whole blocks, the last ending at a block boundary or at
+ * `fileSize`.
+ */
+export function hashDataBlocks(data: Buffer, firstBlock: number, fileSize: number): Promise<string[]> {
+  return later(() => native.hashDataBlocks(data, firstBlock, fileSize));
+}
+
+/**
  * Combines block chaining values into the root of a file of `fileSize`
  * bytes; throws when their number does not fit that size.
  */
@@ -174,23 +185,38 @@ export interface FetchedFile extends FileStamp {
 }
 
 /**
- * Reads and hashes a whole regular file in one call off the JS thread. A
- * symbolic link is refused (O_NOFOLLOW); a file over `maxSize` bytes is a
- * RealizeError('conflict') (it grew since it was listed).
+ * Reads and hashes whole regular files, a batch in one call off the JS
+ * thread: for each path, the file or why not as a RealizeError. A symbolic
+ * link is refused (O_NOFOLLOW); a file over `maxSize` bytes is 'conflict'
+ * (it grew since it was listed).
  */
-export function fetchFile(path: string, maxSize: number): Promise<FetchedFile> {
-  return later(() => native.fetchFile(path, maxSize));
+export async function fetchFiles(paths: string[], maxSize: number): Promise<(FetchedFile | RealizeError)[]> {
+  const out = await later(() => native.fetchFiles(paths, maxSize));
+  return out.map((o) => o.file ?? fromNative(new Error(o.error ?? 'unknown error')));
+}
+
+/** One file for `putFiles`: its bytes are `data[offset, offset + length)` of the batch. */
+export interface PutFile {
+  /** The checked directory that will hold it. */
+  dir: string;
+  partName: string;
+  finalName: string;
+  offset: number;
+  length: number;
+  /** Milliseconds since the epoch. */
+  mtime: number;
+  root: string;
 }
 
 /**
- * Writes `data` as `finalName` in the (checked) directory `dir` in one call:
- * refuses data that does not hash to `root` ('verify') before touching the
- * disk, writes `partName`, sets its mtime (ms) and renames it to `finalName`,
- * which must not exist ('conflict' if one appeared). Not durable until
- * `syncFs`.
+ * Writes whole files, a batch in one call. For each file: refuses bytes
+ * that do not hash to its root ('verify') before touching the disk, writes
+ * its partial name, sets its mtime and renames it to its final name, which
+ * must not exist ('conflict' if one appeared). Not durable until `syncFs`.
  */
-export function putFile(dir: string, partName: string, finalName: string, data: Uint8Array, mtime: number, root: string): Promise<FileStamp> {
-  return later(() => native.putFile(dir, partName, finalName, data, mtime, root));
+export async function putFiles(data: Buffer, files: PutFile[]): Promise<(FileStamp | RealizeError)[]> {
+  const out = await later(() => native.putFiles(data, files));
+  return out.map((o) => o.stamp ?? fromNative(new Error(o.error ?? 'unknown error')));
 }
 
 /** Makes everything written to the file system holding `dir` durable (syncfs): one barrier for many files. */

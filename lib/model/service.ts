@@ -2,6 +2,7 @@
 // RealizeService), as a TypeScript interface. The Real (lib/storage)
 // implements it on local disk; lib/protocol carries it over any byte stream;
 // lib/sync moves files between any two of them without knowing which is which.
+import type { RealizeError } from './errors.js';
 import type { ArenaPath } from './path.js';
 
 export interface FileEntry {
@@ -31,6 +32,16 @@ export interface FileHashes {
 /** A whole (small) file read in one call, with its hashes and the version read. */
 export interface WholeFile extends FileHashes {
   data: Buffer;
+}
+
+/** One whole file to write with `putMany`. */
+export interface WholePut {
+  path: ArenaPath;
+  data: Buffer;
+  /** Milliseconds since the epoch. */
+  mtime: number;
+  /** The BLAKE3 root `data` must hash to. */
+  root: string;
 }
 
 /** The identity of a file version: a move deletes its source only if it still matches. */
@@ -77,17 +88,19 @@ export interface FileService {
    */
   finish(arena: string, path: ArenaPath, mtime: number, root: string): Promise<FileIdentity>;
   /**
-   * The whole final file (at most `maxSize` bytes, else RealizeError
-   * 'conflict') with its hashes, in one call: how small files travel.
+   * Whole final files with their hashes, a batch in one call: how small files
+   * travel. One result per path, in order: the file, or why not (a file over
+   * `maxSize` bytes is RealizeError 'conflict': it grew since it was listed).
    */
-  fetch(arena: string, path: ArenaPath, maxSize: number): Promise<WholeFile>;
+  fetchMany(arena: string, paths: ArenaPath[], maxSize: number): Promise<(WholeFile | RealizeError)[]>;
   /**
-   * Writes a whole file whose final name is free in one call: refuses `data`
-   * that does not hash to `root` ('verify') before touching anything, sets
-   * its mtime (ms), and never replaces a final file that appeared meanwhile
-   * ('conflict'). Durable once a `flush` that starts after it returns.
+   * Writes whole files whose final names are free, a batch in one call. For
+   * each: refuses data that does not hash to its root ('verify') before
+   * touching anything, sets its mtime, never replaces a final file that
+   * appeared meanwhile ('conflict'). One result per file, in order. Durable
+   * once a `flush` that starts after it returns.
    */
-  put(arena: string, path: ArenaPath, data: Buffer, mtime: number, root: string): Promise<FileIdentity>;
+  putMany(arena: string, files: WholePut[]): Promise<(FileIdentity | RealizeError)[]>;
   /** Makes every file finished or put in the arena so far durable: one barrier for a batch of files. */
   flush(arena: string): Promise<void>;
   /** Root and block hashes of the whole file. */

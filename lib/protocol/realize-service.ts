@@ -4,8 +4,8 @@
 import { RealizeError } from '../model/errors.js';
 import { parsePath, type ArenaPath } from '../model/path.js';
 import { checkRange } from '../model/range.js';
-import type { FileForm, FileHashes, FileIdentity, FileService, Listing, ListOptions, WholeFile } from '../model/service.js';
-import { handlerOf, type Handler, type MethodTable, type Reply, type Session } from './session.js';
+import type { FileForm, FileHashes, FileIdentity, FileService, Listing, ListOptions, WholeFile, WholePut } from '../model/service.js';
+import { handlerOf, remoteError, type Handler, type MethodTable, type Reply, type Session } from './session.js';
 
 /** Most block hashes one request may carry (a range of 32 MiB has 32). */
 const MAX_BLOCKS_PER_CALL = 4096;
@@ -13,6 +13,8 @@ const MAX_BLOCKS_PER_CALL = 4096;
 export const ROOT_ARENA = 'root';
 /** Longest range one request may read, reuse, sign or diff. */
 export const MAX_RANGE = 32 << 20;
+/** Most files one fetch or put may carry. */
+const MAX_BATCH = 1024;
 /** Files per list event, so no frame grows with the arena. */
 const LIST_PAGE = 2000;
 
@@ -62,19 +64,40 @@ export function realizeMethods(files: FileService, granted: ReadonlySet<string>,
       return { result: identity };
     },
     async fetch(a) {
+      const paths = list(a.paths, 'paths').map((p) => parsePath(str(p, 'path')));
       const max = size(a.maxSize);
-      if (max > MAX_RANGE) throw new RealizeError('path', `a whole-file fetch of up to ${max} bytes is over the ${MAX_RANGE}-byte limit`);
-      const { data, ...hashes } = await files.fetch(arena(a), path(a), max);
-      return { result: hashes, bulk: data };
+      // The reply carries at most every file at its largest: bounded by one range.
+      if (max * paths.length > MAX_RANGE) throw new RealizeError('path', `${paths.length} files of up to ${max} bytes are over the ${MAX_RANGE}-byte limit of one reply`);
+      const got = await files.fetchMany(arena(a), paths, max);
+      const data: Buffer[] = [];
+      const items = got.map((f) => {
+        if (f instanceof RealizeError) return { error: { code: f.code, message: f.message } };
+        const { data: bytes, ...hashes } = f;
+        data.push(bytes);
+        return hashes;
+      });
+      return { result: items, bulk: Buffer.concat(data) };
     },
     async put(a, bulk) {
-      const mtime = num(a.mtime, 'mtime');
       const ar = arena(a);
-      const p = path(a);
-      const root = hashes([a.root])[0]!;
-      const identity = await files.put(ar, p, bulk, mtime, root);
-      onChange?.({ method: 'finish', arena: ar, path: p, size: identity.size, root });
-      return { result: identity };
+      let offset = 0;
+      const puts: WholePut[] = list(a.files, 'files').map((v) => {
+        const f = v as Args;
+        const length = size(f.size);
+        if (offset + length > bulk.length) throw new RealizeError('protocol', 'malformed request: file sizes exceed the data sent');
+        const put = { path: path(f), data: bulk.subarray(offset, offset + length), mtime: num(f.mtime, 'mtime'), root: hashes([f.root])[0]! };
+        offset += length;
+        return put;
+      });
+      if (offset !== bulk.length) throw new RealizeError('protocol', 'malformed request: file sizes do not add up to the data sent');
+      const got = await files.putMany(ar, puts);
+      return {
+        result: got.map((r, i) => {
+          if (r instanceof RealizeError) return { error: { code: r.code, message: r.message } };
+          onChange?.({ method: 'finish', arena: ar, path: puts[i]!.path, size: r.size, root: puts[i]!.root });
+          return r;
+        }),
+      };
     },
     async flush(a) {
       await files.flush(arena(a));
@@ -160,6 +183,11 @@ function size(v: unknown): number {
   return checkRange(0, v).length;
 }
 
+function list(v: unknown, what: string): unknown[] {
+  if (!Array.isArray(v) || v.length > MAX_BATCH) throw new RealizeError('protocol', `malformed request: ${what} is not a list of at most ${MAX_BATCH}`);
+  return v;
+}
+
 function hashes(v: unknown): string[] {
   if (!Array.isArray(v) || v.length > MAX_BLOCKS_PER_CALL || !v.every((h) => typeof h === 'string' && /^[0-9a-f]{64}$/.test(h))) {
     throw new RealizeError('protocol', 'malformed request: expected block hashes');
@@ -213,18 +241,35 @@ export class RemoteFiles implements FileService {
     return identity(r) ?? { size: 0, mtime: 0, ino: 0 };
   }
 
-  async fetch(arena: string, path: ArenaPath, maxSize: number): Promise<WholeFile> {
-    const reply = await this.session.call('fetch', { arena, path, maxSize });
-    const r = reply.result as Args;
+  async fetchMany(arena: string, paths: ArenaPath[], maxSize: number): Promise<(WholeFile | RealizeError)[]> {
+    const reply = await this.session.call('fetch', { arena, paths, maxSize });
+    const items = reply.result;
     const data = bulk(reply);
-    const id = identity(r);
-    if (!id || id.size !== data.length || id.size > maxSize) throw new RealizeError('protocol', `malformed fetch reply for ${path}`);
-    return { ...id, root: hashes([r.root])[0]!, blocks: hashes(r.blocks), data };
+    if (!Array.isArray(items) || items.length !== paths.length) throw new RealizeError('protocol', 'malformed fetch reply: one item per path expected');
+    let offset = 0;
+    const out = items.map((v: Args, i): WholeFile | RealizeError => {
+      if (v?.error !== undefined) return remoteError(v.error);
+      const id = identity(v);
+      if (!id || id.size > maxSize || offset + id.size > data.length) throw new RealizeError('protocol', `malformed fetch reply for ${paths[i]}`);
+      const bytes = data.subarray(offset, offset + id.size);
+      offset += id.size;
+      return { ...id, root: hashes([v.root])[0]!, blocks: hashes(v.blocks), data: bytes };
+    });
+    if (offset !== data.length) throw new RealizeError('protocol', 'malformed fetch reply: sizes do not add up to the data');
+    return out;
   }
 
-  async put(arena: string, path: ArenaPath, data: Buffer, mtime: number, root: string): Promise<FileIdentity> {
-    const r = (await this.session.call('put', { arena, path, mtime, root }, { bulk: data })).result;
-    return identity(r) ?? { size: 0, mtime: 0, ino: 0 };
+  async putMany(arena: string, files: WholePut[]): Promise<(FileIdentity | RealizeError)[]> {
+    const meta = files.map((f) => ({ path: f.path, size: f.data.length, mtime: f.mtime, root: f.root }));
+    const reply = await this.session.call('put', { arena, files: meta }, { bulk: Buffer.concat(files.map((f) => f.data)) });
+    const items = reply.result;
+    if (!Array.isArray(items) || items.length !== files.length) throw new RealizeError('protocol', 'malformed put reply: one item per file expected');
+    return items.map((v: Args) => {
+      if (v?.error !== undefined) return remoteError(v.error);
+      const id = identity(v);
+      if (!id) throw new RealizeError('protocol', 'malformed put reply');
+      return id;
+    });
   }
 
   async flush(arena: string): Promise<void> {

@@ -275,7 +275,8 @@ export class Session extends EventEmitter {
   }
 }
 
-function remoteError(meta: unknown): RealizeError {
+/** An error as the other side sent it ({ code, message }), checked. */
+export function remoteError(meta: unknown): RealizeError {
   const m = meta as { code?: unknown; message?: unknown } | null;
   const code = isErrorCode(m?.code) ? m.code : 'io';
   const message = typeof m?.message === 'string' ? m.message.slice(0, 1000) : 'the peer reported an error';

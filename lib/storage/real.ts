@@ -5,10 +5,10 @@
 // by file: `flush` is one barrier (syncfs) for every file finished before it.
 import { promises as fs, type Stats } from 'node:fs';
 import { basename, join } from 'node:path';
-import { RealizeError } from '../model/errors.js';
+import { RealizeError, toRealizeError } from '../model/errors.js';
 import { partialPath, segments, type ArenaPath } from '../model/path.js';
-import type { FileForm, FileHashes, FileIdentity, FileService, Listing, ListOptions, WholeFile } from '../model/service.js';
-import { applyDelta, diff, fetchFile, hashBlocks, hashFile, putFile, signature, startWriteback, syncFs } from '../native.js';
+import type { FileForm, FileHashes, FileIdentity, FileService, Listing, ListOptions, WholeFile, WholePut } from '../model/service.js';
+import { applyDelta, diff, fetchFiles, hashBlocks, hashFile, putFiles, signature, startWriteback, syncFs } from '../native.js';
 import { listArena } from './listing.js';
 import { READ, WRITE, checkArenaRoot, createExclusive, fdPath, openChecked, resolveParent, type OpenFile } from './resolve.js';
 
@@ -99,14 +99,29 @@ export class RealStore implements FileService {
     return identity;
   }
 
-  async fetch(arena: string, path: ArenaPath, maxSize: number): Promise<WholeFile> {
-    const dir = await this.#dir(arena, path);
-    return fetchFile(join(dir, finalName(path)), maxSize);
+  async fetchMany(arena: string, paths: ArenaPath[], maxSize: number): Promise<(WholeFile | RealizeError)[]> {
+    const dirs = await this.#dirsOf(arena, paths, false);
+    const ok = paths.flatMap((_, i) => (typeof dirs[i] === 'string' ? [i] : []));
+    const got = await fetchFiles(ok.map((i) => join(dirs[i] as string, finalName(paths[i]!))), maxSize);
+    const out: (WholeFile | RealizeError)[] = dirs.map((d) => d as RealizeError);
+    ok.forEach((i, k) => (out[i] = got[k]!));
+    return out;
   }
 
-  async put(arena: string, path: ArenaPath, data: Buffer, mtime: number, root: string): Promise<FileIdentity> {
-    const dir = await this.#dir(arena, path, true);
-    return putFile(dir, partialName(path), finalName(path), data, mtime, root);
+  async putMany(arena: string, files: WholePut[]): Promise<(FileIdentity | RealizeError)[]> {
+    const dirs = await this.#dirsOf(arena, files.map((f) => f.path), true);
+    const ok = files.flatMap((_, i) => (typeof dirs[i] === 'string' ? [i] : []));
+    let offset = 0;
+    const specs = ok.map((i) => {
+      const f = files[i]!;
+      const spec = { dir: dirs[i] as string, partName: partialName(f.path), finalName: finalName(f.path), offset, length: f.data.length, mtime: f.mtime, root: f.root };
+      offset += f.data.length;
+      return spec;
+    });
+    const got = await putFiles(Buffer.concat(ok.map((i) => files[i]!.data)), specs);
+    const out: (FileIdentity | RealizeError)[] = dirs.map((d) => d as RealizeError);
+    ok.forEach((i, k) => (out[i] = got[k]!));
+    return out;
   }
 
   async flush(arena: string): Promise<void> {
@@ -160,6 +175,20 @@ export class RealStore implements FileService {
     } finally {
       await fh.close();
     }
+  }
+
+  /** The checked directory holding each path, or why not; each distinct directory resolved once. */
+  async #dirsOf(arena: string, paths: ArenaPath[], create: boolean): Promise<(string | RealizeError)[]> {
+    const root = await this.root(arena);
+    const resolving = new Map<string, Promise<string>>();
+    return Promise.all(
+      paths.map(async (path) => {
+        const key = segments(path).slice(0, -1).join('/');
+        let dir = resolving.get(key);
+        if (!dir) resolving.set(key, (dir = resolveParent(root, path, create)));
+        return dir.catch((err: unknown) => toRealizeError(err));
+      }),
+    );
   }
 
   /** The checked directory holding `path` (made with `create`). */

@@ -13,7 +13,7 @@ import type { Emit, FileAction } from './events.js';
 import { Limit, forEachLimited } from './limit.js';
 import type { SyncMetrics } from './metrics.js';
 import { Committer } from './commit.js';
-import { deleteSource, transferFile, type FileJob } from './transfer.js';
+import { BATCH_BYTES, BATCH_FILES, SMALL_FILE, deleteSource, transferFile, transferSmall, type FileJob, type Method, type Outcome } from './transfer.js';
 
 export interface SyncOptions {
   src: string;
@@ -169,6 +169,31 @@ async function plan(src: Endpoint, dst: Endpoint | undefined, done: Set<string>)
   return { jobs, skipped: s.symlinks + s.special + s.emptyDirs };
 }
 
+/** Work for one slot of --parallel: one file, or a batch of small files DST has no form of. */
+interface Unit {
+  jobs: { job: FileJob; index: number }[];
+  small: boolean;
+}
+
+function unitsOf(jobs: FileJob[]): Unit[] {
+  const units: Unit[] = [];
+  let batch: Unit = { jobs: [], small: true };
+  let bytes = 0;
+  jobs.forEach((job, i) => {
+    const index = i + 1;
+    if (job.dstFinal || job.dstPartial || job.entry.size > SMALL_FILE) return units.push({ jobs: [{ job, index }], small: false });
+    if (batch.jobs.length === BATCH_FILES || bytes + job.entry.size > BATCH_BYTES) {
+      units.push(batch);
+      batch = { jobs: [], small: true };
+      bytes = 0;
+    }
+    batch.jobs.push({ job, index });
+    bytes += job.entry.size;
+  });
+  if (batch.jobs.length > 0) units.push(batch);
+  return units;
+}
+
 /** Moves every job; returns the first network error (to reconnect and retry), after the other files had their chance. */
 async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[], opts: SyncOptions, signal: AbortSignal, stats: { ok: number; failed: number; bytes: number }, done: Set<string>): Promise<RealizeError | undefined> {
   const limit = new Limit(RANGES_IN_FLIGHT);
@@ -180,13 +205,13 @@ async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[]
   let bytesDone = 0;
   let networkFailure: RealizeError | undefined;
   const files = jobs.length;
-  await forEachLimited(jobs, Math.max(1, opts.parallel), async (job, i) => {
-    if (signal.aborted || networkFailure) return;
-    const index = i + 1;
+  const srcSide = { files: src.files, arena: src.arena };
+
+  /** One file's events, metrics and bookkeeping. */
+  const track = (job: FileJob, index: number) => {
     const path = src.prefix ? job.src.slice(src.prefix.length + 1) : job.src;
     const size = job.entry.size;
-    opts.metrics?.filesStarted.inc();
-    opts.emit({ event: 'file_start', index, files, path, size });
+    let fileDone = 0;
     const finished = (hash: string, action: FileAction) => {
       done.add(path);
       stats.ok++;
@@ -194,47 +219,67 @@ async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[]
       opts.metrics?.filesFinished.inc({ status: action });
       opts.emit({ event: 'file_done', index, files, path, size, hash, action });
     };
-    const failed = (err: unknown) => {
-      const e = toRealizeError(err);
-      if (signal.aborted) return;
-      if (e.code === 'network') {
-        networkFailure ??= e;
-        return;
-      }
-      done.add(path);
-      stats.failed++;
-      opts.metrics?.filesFinished.inc({ status: 'failed' });
-      opts.emit({ event: 'file_error', index, files, path, size, error: e.message });
+    const file = {
+      start() {
+        opts.metrics?.filesStarted.inc();
+        opts.emit({ event: 'file_start', index, files, path, size });
+      },
+      onBytes(n: number, method: Method) {
+        opts.metrics?.byMethod(n, method);
+        if (n === 0) return;
+        fileDone += n;
+        bytesDone += n;
+        opts.emit({ event: 'progress', path, done: fileDone, size, bytes_done: bytesDone, bytes_total: total });
+      },
+      dryRun() {
+        done.add(path);
+        stats.ok++;
+        opts.emit({ event: 'file_done', index, files, path, size, hash: '', action: opts.copy ? 'would_copy' : 'would_move' });
+      },
+      succeeded(outcome: Outcome) {
+        const action: FileAction = !outcome.changed ? 'unchanged' : opts.copy ? 'copied' : 'moved';
+        if (!committer) return finished(outcome.hash, action);
+        // The slot is free again while the file waits for its batch's flush.
+        commits.push(committer.commit(() => deleteSource(srcSide, job, outcome.source)).then(() => finished(outcome.hash, action), file.failed));
+      },
+      failed(err: unknown) {
+        const e = toRealizeError(err);
+        if (signal.aborted) return;
+        if (e.code === 'network') {
+          networkFailure ??= e;
+          return;
+        }
+        done.add(path);
+        stats.failed++;
+        opts.metrics?.filesFinished.inc({ status: 'failed' });
+        opts.emit({ event: 'file_error', index, files, path, size, error: e.message });
+      },
     };
-    if (opts.dryRun || !dst) {
-      done.add(path);
-      stats.ok++;
-      opts.emit({ event: 'file_done', index, files, path, size, hash: '', action: opts.copy ? 'would_copy' : 'would_move' });
-      return;
-    }
-    let fileDone = 0;
+    return file;
+  };
+
+  await forEachLimited(unitsOf(jobs), Math.max(1, opts.parallel), async (unit) => {
+    if (signal.aborted || networkFailure) return;
+    const tracked = unit.jobs.map(({ job, index }) => track(job, index));
+    for (const f of tracked) f.start();
+    if (opts.dryRun || !dst) return tracked.forEach((f) => f.dryRun());
+    const dstSide = { files: dst.files, arena: dst.arena };
+    const common = { rangeSize: opts.rangeSize, limit, smallLimit, signal, onFallback: () => opts.metrics?.fallbacks.inc() };
     try {
-      const srcSide = { files: src.files, arena: src.arena };
-      const outcome = await transferFile(srcSide, { files: dst.files, arena: dst.arena }, job, {
-        rangeSize: opts.rangeSize,
-        limit,
-        smallLimit,
-        signal,
-        onBytes(n, method) {
-          opts.metrics?.byMethod(n, method);
-          if (n === 0) return;
-          fileDone += n;
-          bytesDone += n;
-          opts.emit({ event: 'progress', path, done: fileDone, size, bytes_done: bytesDone, bytes_total: total });
-        },
-        onFallback: () => opts.metrics?.fallbacks.inc(),
-      });
-      const action: FileAction = !outcome.changed ? 'unchanged' : opts.copy ? 'copied' : 'moved';
-      if (!committer) return finished(outcome.hash, action);
-      // The file's slot is free again while it waits for the batch's flush.
-      commits.push(committer.commit(() => deleteSource(srcSide, job, outcome.source)).then(() => finished(outcome.hash, action), failed));
+      if (unit.small) {
+        const results = await transferSmall(srcSide, dstSide, unit.jobs.map((u) => u.job), common);
+        results.forEach((r, k) => {
+          const f = tracked[k]!;
+          if (r instanceof RealizeError) return f.failed(r);
+          f.onBytes(r.source.size, 'send');
+          f.succeeded(r);
+        });
+      } else {
+        const f = tracked[0]!;
+        f.succeeded(await transferFile(srcSide, dstSide, unit.jobs[0]!.job, { ...common, onBytes: f.onBytes }));
+      }
     } catch (err) {
-      failed(err);
+      for (const f of tracked) f.failed(err);
     }
   });
   await committer?.drain();

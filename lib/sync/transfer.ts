@@ -1,13 +1,13 @@
-// Brings one file level from SRC to DST (DESIGN §5, steps 2–5): a small fresh
-// file whole in one fetch and one put; others in ranges sent, reused or
+// Brings files level from SRC to DST (DESIGN §5, steps 2–5): small fresh
+// files whole, a batch in one fetch and one put; others in ranges sent, reused or
 // patched with rolling-hash deltas, the partial verified against SRC's BLAKE3
 // root and made final. deleteSource ends a move, once DST is durable, only if
 // the source is still the file that was hashed.
 import { RealizeError } from '../model/errors.js';
 import type { ArenaPath } from '../model/path.js';
 import { ByteRange, splitRanges } from '../model/range.js';
-import type { FileEntry, FileHashes, FileIdentity, FileService } from '../model/service.js';
-import { BLOCK_SIZE } from '../native.js';
+import type { FileEntry, FileHashes, FileIdentity, FileService, WholeFile } from '../model/service.js';
+import { BLOCK_SIZE, hashDataBlocks, rootFromBlocks } from '../native.js';
 import type { Limit } from './limit.js';
 
 export interface Side {
@@ -54,12 +54,15 @@ export interface Outcome {
 const WINDOW_MARGIN = 256 << 10;
 /** Largest range that counts against `smallLimit` rather than `limit`. */
 export const SMALL_RANGE = 256 << 10;
-/** Fresh files up to this size travel whole: one fetch from SRC, one put to DST. */
-const SMALL_FILE = SMALL_RANGE;
+/** Fresh files up to this size travel whole, in batches (transferSmall). */
+export const SMALL_FILE = SMALL_RANGE;
+/** A batch of small files holds at most this many files and, as listed, this many bytes (a range's worth). */
+export const BATCH_FILES = 128;
+export const BATCH_BYTES = 8 << 20;
 
 export async function transferFile(src: Side, dst: Side, job: FileJob, opts: TransferOptions): Promise<Outcome> {
+  if (!job.dstFinal && !job.dstPartial) return sendFresh(src, dst, job, opts);
   const size = job.entry.size;
-  if (!job.dstFinal && !job.dstPartial && size <= SMALL_FILE) return putWhole(src, dst, job, opts);
   const srcHashing = src.files.hash(src.arena, job.src, 'final');
   srcHashing.catch(() => {});
 
@@ -73,58 +76,100 @@ export async function transferFile(src: Side, dst: Side, job: FileJob, opts: Tra
     }
   }
   const partialBlocks = job.dstPartial ? (await dst.files.hash(dst.arena, job.dst, 'partial')).blocks : undefined;
-  // A fresh file streams while SRC hashes; otherwise block hashes decide what moves.
-  const srcBlocks = job.dstFinal || partialBlocks ? (await srcHashing).blocks : undefined;
+  // Block hashes decide what moves.
+  const srcHash = await srcHashing;
   const finalSize = finalHashes?.size ?? 0;
   const blocksPerRange = opts.rangeSize / BLOCK_SIZE;
 
-  const ranges = splitRanges(size, opts.rangeSize);
   let wrote = false;
-  await Promise.all(
-    ranges.map((range, i) =>
-      (range.length <= SMALL_RANGE ? opts.smallLimit : opts.limit).run(async () => {
-        opts.signal.throwIfAborted();
-        const b0 = i * blocksPerRange;
-        const want = srcBlocks?.slice(b0, b0 + blocksPerRange);
-        if (want && partialBlocks && same(partialBlocks, b0, want)) return opts.onBytes(range.length, 'resume');
-        wrote = true;
-        if (want && finalHashes && same(finalHashes.blocks, b0, want) && range.end <= finalSize) {
-          await dst.files.reuse(dst.arena, job.dst, range.start, range.length, size);
-          return opts.onBytes(range.length, 'reuse');
-        }
-        if (want && finalSize > 0 && (await patch(src, dst, job, range, finalSize, size, opts))) return;
-        await sendRange(src, dst, job, range, size, opts);
-      }),
-    ),
-  );
+  await eachRange(size, opts, async (range, i) => {
+    const b0 = i * blocksPerRange;
+    const want = srcHash.blocks.slice(b0, b0 + blocksPerRange);
+    if (partialBlocks && same(partialBlocks, b0, want)) return opts.onBytes(range.length, 'resume');
+    wrote = true;
+    if (finalHashes && same(finalHashes.blocks, b0, want) && range.end <= finalSize) {
+      await dst.files.reuse(dst.arena, job.dst, range.start, range.length, size);
+      return opts.onBytes(range.length, 'reuse');
+    }
+    if (finalSize > 0 && (await patch(src, dst, job, range, finalSize, size, opts))) return;
+    await sendRange(src, dst, job, range, size, opts);
+  });
   if (!wrote) await dst.files.truncate(dst.arena, job.dst, size);
   opts.signal.throwIfAborted();
 
-  const srcHash = await srcHashing;
   await verifyAndFinish(src, dst, job, srcHash, opts);
   return { changed: true, hash: srcHash.root, source: srcHash };
 }
 
-async function putWhole(src: Side, dst: Side, job: FileJob, opts: TransferOptions): Promise<Outcome> {
-  return opts.smallLimit.run(async () => {
+/** Runs `each` over the file's ranges, as many at a time as the shared limits allow. */
+async function eachRange(size: number, opts: TransferOptions, each: (range: ByteRange, index: number) => Promise<void>): Promise<void> {
+  await Promise.all(
+    splitRanges(size, opts.rangeSize).map((range, i) =>
+      (range.length <= SMALL_RANGE ? opts.smallLimit : opts.limit).run(async () => {
+        opts.signal.throwIfAborted();
+        await each(range, i);
+      }),
+    ),
+  );
+}
+
+/**
+ * Small files DST has no form of, a batch at a time: one fetch from SRC, one
+ * put to DST. One result per job, in order; a failure of the batch as a
+ * whole (the network) is thrown.
+ */
+export async function transferSmall(src: Side, dst: Side, jobs: FileJob[], opts: Pick<TransferOptions, 'limit' | 'signal'>): Promise<(Outcome | RealizeError)[]> {
+  return opts.limit.run(async () => {
     opts.signal.throwIfAborted();
-    const f = await src.files.fetch(src.arena, job.src, SMALL_FILE);
-    opts.onBytes(0, 'read');
-    await dst.files.put(dst.arena, job.dst, f.data, f.mtime, f.root);
-    opts.onBytes(f.size, 'send');
-    return { changed: true, hash: f.root, source: { size: f.size, mtime: f.mtime, ino: f.ino } };
+    const fetched = await src.files.fetchMany(src.arena, jobs.map((j) => j.src), SMALL_FILE);
+    const ok = jobs.flatMap((_, i) => (fetched[i] instanceof RealizeError ? [] : [i]));
+    const whole = (i: number) => fetched[i] as WholeFile;
+    opts.signal.throwIfAborted();
+    const put = await dst.files.putMany(dst.arena, ok.map((i) => ({ path: jobs[i]!.dst, data: whole(i).data, mtime: whole(i).mtime, root: whole(i).root })));
+    const out: (Outcome | RealizeError)[] = fetched.map((f) => f as RealizeError);
+    ok.forEach((i, k) => {
+      const r = put[k]!;
+      const f = whole(i);
+      out[i] = r instanceof RealizeError ? r : { changed: true, hash: f.root, source: { size: f.size, mtime: f.mtime, ino: f.ino } };
+    });
+    return out;
   });
+}
+
+/**
+ * A file DST has no form of: ranges are sent and hashed as they pass, so
+ * SRC is read once. The root covers exactly the bytes sent; the version
+ * listed is the one a move may delete.
+ */
+async function sendFresh(src: Side, dst: Side, job: FileJob, opts: TransferOptions): Promise<Outcome> {
+  const { size, mtime, ino } = job.entry;
+  const blocks: string[][] = [];
+  await eachRange(size, opts, async (range, i) => {
+    const data = await readRange(src, job, range, opts);
+    const [hashed] = await Promise.all([hashDataBlocks(data, range.start / BLOCK_SIZE, size), dst.files.send(dst.arena, job.dst, range.start, size, data)]);
+    blocks[i] = hashed;
+    opts.onBytes(range.length, 'send');
+  });
+  opts.signal.throwIfAborted();
+  const sent: FileHashes = { size, mtime, ino, blocks: blocks.flat(), root: '' };
+  sent.root = rootFromBlocks(size, sent.blocks);
+  await verifyAndFinish(src, dst, job, sent, opts);
+  return { changed: true, hash: sent.root, source: { size, mtime, ino } };
 }
 
 function same(have: string[], first: number, want: string[]): boolean {
   return want.every((h, i) => have[first + i] === h);
 }
 
-async function sendRange(src: Side, dst: Side, job: FileJob, range: ByteRange, size: number, opts: TransferOptions): Promise<void> {
+async function readRange(src: Side, job: FileJob, range: ByteRange, opts: TransferOptions): Promise<Buffer> {
   const data = await src.files.read(src.arena, job.src, range.start, range.length);
   if (data.length !== range.length) throw new RealizeError('conflict', `the source changed while being read (${job.src} is shorter than listed); kept`);
   opts.onBytes(0, 'read');
-  await dst.files.send(dst.arena, job.dst, range.start, size, data);
+  return data;
+}
+
+async function sendRange(src: Side, dst: Side, job: FileJob, range: ByteRange, size: number, opts: TransferOptions): Promise<void> {
+  await dst.files.send(dst.arena, job.dst, range.start, size, await readRange(src, job, range, opts));
   opts.onBytes(range.length, 'send');
 }
 

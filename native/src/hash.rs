@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use napi::bindgen_prelude::AsyncTask;
+use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi::{Env, Result, Task};
 use napi_derive::napi;
 use realize_core as core;
@@ -110,4 +110,37 @@ pub fn verify_blocks(root: String, file_size: f64, blocks: Vec<String>) -> Resul
     let size = offset("fileSize", file_size)?;
     let cvs = parse_blocks(&blocks)?;
     Ok(core::verify_blocks(&root, size, &cvs))
+}
+
+pub struct HashDataTask {
+    data: Buffer,
+    first: u64,
+    size: u64,
+}
+
+impl Task for HashDataTask {
+    type Output = Vec<core::ChainingValue>;
+    type JsValue = Vec<String>;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        core::hash_data_blocks(self.size, self.first, &self.data).map_err(invalid)
+    }
+
+    fn resolve(&mut self, _: Env, blocks: Self::Output) -> Result<Vec<String>> {
+        Ok(blocks.iter().map(core::to_hex).collect())
+    }
+}
+
+/// Chaining values of the whole blocks in `data`, which starts at block `firstBlock` of a file of `fileSize` bytes.
+#[napi(ts_return_type = "Promise<string[]>")]
+pub fn hash_data_blocks(
+    data: Buffer,
+    first_block: f64,
+    file_size: f64,
+) -> Result<AsyncTask<HashDataTask>> {
+    Ok(AsyncTask::new(HashDataTask {
+        data,
+        first: offset("firstBlock", first_block)?,
+        size: offset("fileSize", file_size)?,
+    }))
 }

@@ -1,5 +1,5 @@
-//! fetchFile, putFile, syncFs, startWriteback: whole small files in one call,
-//! the durability barrier and early write-back.
+//! fetchFiles, putFiles, syncFs, startWriteback: batches of whole small files
+//! in one call, the durability barrier and early write-back.
 
 use std::path::PathBuf;
 
@@ -40,90 +40,160 @@ pub struct FetchedFile {
     pub ino: f64,
 }
 
-pub struct FetchTask {
-    path: PathBuf,
+/// One file of a batch: what was read, or why not.
+#[napi(object)]
+pub struct FetchOutcome {
+    pub file: Option<FetchedFile>,
+    pub error: Option<String>,
+}
+
+pub struct FetchFilesTask {
+    paths: Vec<PathBuf>,
     max: u64,
 }
 
-impl Task for FetchTask {
-    type Output = core::Fetched;
-    type JsValue = FetchedFile;
+impl Task for FetchFilesTask {
+    type Output = Vec<std::result::Result<core::Fetched, core::StoreError>>;
+    type JsValue = Vec<FetchOutcome>;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        core::fetch_file(&self.path, self.max).map_err(fail)
+        Ok(core::fetch_files(&self.paths, self.max))
     }
 
-    fn resolve(&mut self, _: Env, f: Self::Output) -> Result<FetchedFile> {
-        let stamp = FileStamp::from(f.stamp);
-        Ok(FetchedFile {
-            data: f.data.into(),
-            root: core::to_hex(&f.hash.root),
-            blocks: f.hash.blocks.iter().map(core::to_hex).collect(),
-            size: stamp.size,
-            mtime: stamp.mtime,
-            ino: stamp.ino,
-        })
+    fn resolve(&mut self, _: Env, out: Self::Output) -> Result<Vec<FetchOutcome>> {
+        Ok(out
+            .into_iter()
+            .map(|r| match r {
+                Ok(f) => {
+                    let stamp = FileStamp::from(f.stamp);
+                    FetchOutcome {
+                        file: Some(FetchedFile {
+                            data: f.data.into(),
+                            root: core::to_hex(&f.hash.root),
+                            blocks: f.hash.blocks.iter().map(core::to_hex).collect(),
+                            size: stamp.size,
+                            mtime: stamp.mtime,
+                            ino: stamp.ino,
+                        }),
+                        error: None,
+                    }
+                }
+                Err(e) => FetchOutcome {
+                    file: None,
+                    error: Some(e.to_string()),
+                },
+            })
+            .collect())
     }
 }
 
-/// Reads and hashes the whole regular file at `path` (a symbolic link is refused), at most `maxSize` bytes.
-#[napi(ts_return_type = "Promise<FetchedFile>")]
-pub fn fetch_file(path: String, max_size: f64) -> Result<AsyncTask<FetchTask>> {
-    Ok(AsyncTask::new(FetchTask {
-        path: path.into(),
+/// Reads and hashes each whole regular file of `paths` (symbolic links refused), each at most `maxSize` bytes.
+#[napi(ts_return_type = "Promise<FetchOutcome[]>")]
+pub fn fetch_files(paths: Vec<String>, max_size: f64) -> Result<AsyncTask<FetchFilesTask>> {
+    Ok(AsyncTask::new(FetchFilesTask {
+        paths: paths.into_iter().map(PathBuf::from).collect(),
         max: offset("maxSize", max_size)?,
     }))
 }
 
-pub struct PutTask {
+/// One file to put: its place, its bytes as a slice of the batch's data, its mtime and root.
+#[napi(object)]
+pub struct PutFile {
+    pub dir: String,
+    pub part_name: String,
+    pub final_name: String,
+    pub offset: f64,
+    pub length: f64,
+    pub mtime: f64,
+    pub root: String,
+}
+
+/// One file of a batch: its new version, or why not.
+#[napi(object)]
+pub struct PutOutcome {
+    pub stamp: Option<FileStamp>,
+    pub error: Option<String>,
+}
+
+struct PutSpec {
     dir: PathBuf,
     part_name: String,
     final_name: String,
-    data: Vec<u8>,
+    start: usize,
+    end: usize,
     mtime: f64,
     root: core::ChainingValue,
 }
 
-impl Task for PutTask {
-    type Output = core::Stamp;
-    type JsValue = FileStamp;
+pub struct PutFilesTask {
+    data: Buffer,
+    files: Vec<PutSpec>,
+}
+
+impl Task for PutFilesTask {
+    type Output = Vec<std::result::Result<core::Stamp, core::StoreError>>;
+    type JsValue = Vec<PutOutcome>;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        core::put_file(
-            &self.dir,
-            &self.part_name,
-            &self.final_name,
-            &self.data,
-            self.mtime,
-            &self.root,
-        )
-        .map_err(fail)
+        let data: &[u8] = &self.data;
+        let requests: Vec<core::PutRequest<'_>> = self
+            .files
+            .iter()
+            .map(|f| core::PutRequest {
+                dir: &f.dir,
+                part_name: &f.part_name,
+                final_name: &f.final_name,
+                data: &data[f.start..f.end],
+                mtime_ms: f.mtime,
+                root: f.root,
+            })
+            .collect();
+        Ok(core::put_files(&requests))
     }
 
-    fn resolve(&mut self, _: Env, s: Self::Output) -> Result<FileStamp> {
-        Ok(s.into())
+    fn resolve(&mut self, _: Env, out: Self::Output) -> Result<Vec<PutOutcome>> {
+        Ok(out
+            .into_iter()
+            .map(|r| match r {
+                Ok(s) => PutOutcome {
+                    stamp: Some(s.into()),
+                    error: None,
+                },
+                Err(e) => PutOutcome {
+                    stamp: None,
+                    error: Some(e.to_string()),
+                },
+            })
+            .collect())
     }
 }
 
-/// Writes `data` as `finalName` in `dir` (through `partName`), checked against `root`, with mtime `mtime` ms.
-#[napi(ts_return_type = "Promise<FileStamp>")]
-pub fn put_file(
-    dir: String,
-    part_name: String,
-    final_name: String,
-    data: &[u8],
-    mtime: f64,
-    root: String,
-) -> Result<AsyncTask<PutTask>> {
-    let root = core::from_hex(&root, 0).map_err(|_| invalid("root is not 64 hex digits"))?;
-    Ok(AsyncTask::new(PutTask {
-        dir: dir.into(),
-        part_name,
-        final_name,
-        data: data.to_vec(),
-        mtime,
-        root,
-    }))
+/// Writes each file of `files` (its bytes a slice of `data`) through its partial name, checked against its root, with its mtime in ms.
+#[napi(ts_return_type = "Promise<PutOutcome[]>")]
+pub fn put_files(data: Buffer, files: Vec<PutFile>) -> Result<AsyncTask<PutFilesTask>> {
+    let mut specs = Vec::with_capacity(files.len());
+    for f in files {
+        let start = offset("offset", f.offset)? as usize;
+        let end = start.saturating_add(offset("length", f.length)? as usize);
+        if end > data.len() {
+            return Err(invalid(format!(
+                "{}: bytes {start}..{end} are beyond the batch's {} bytes",
+                f.final_name,
+                data.len()
+            )));
+        }
+        let root = core::from_hex(&f.root, 0).map_err(|_| invalid("root is not 64 hex digits"))?;
+        specs.push(PutSpec {
+            dir: f.dir.into(),
+            part_name: f.part_name,
+            final_name: f.final_name,
+            start,
+            end,
+            mtime: f.mtime,
+            root,
+        });
+    }
+    Ok(AsyncTask::new(PutFilesTask { data, files: specs }))
 }
 
 pub struct SyncFsTask(PathBuf);

@@ -1,4 +1,4 @@
-// Whole small files in one call (fetch, put) and the flush barrier, on the
+// Whole small files, a batch in one call (fetchMany, putMany) and the flush barrier, on the
 // Real directly and through the protocol: what they refuse, and that nothing
 // is touched when they do.
 import { test } from 'node:test';
@@ -31,19 +31,34 @@ async function rejects(p: Promise<unknown>, code: string, re: RegExp): Promise<v
   await assert.rejects(p, (e: unknown) => e instanceof RealizeError && e.code === code && re.test(e.message));
 }
 
+/** The one result of a batch of one, thrown if it is an error. */
+async function one<T>(p: Promise<(T | RealizeError)[]>): Promise<T> {
+  const [r] = await p;
+  if (r instanceof RealizeError) throw r;
+  return r!;
+}
+
+function put(store: { putMany: RealStore['putMany'] }, path: string, data: Buffer, mtime: number, root: string) {
+  return one(store.putMany('a', [{ path: parsePath(path), data, mtime, root }]));
+}
+
+function fetch(store: { fetchMany: RealStore['fetchMany'] }, path: string, maxSize: number) {
+  return one(store.fetchMany('a', [parsePath(path)], maxSize));
+}
+
 test('put then fetch: the bytes, the b3sum root and the exact mtime make the round trip', async () => {
   const { root, store } = arena();
   const data = Buffer.from('a small file, whole\n');
   writeFileSync(join(dir, 'probe'), data);
   const hash = b3sum(join(dir, 'probe'));
   const mtime = 1_600_000_000_123.456;
-  const id = await store.put('a', parsePath('deep/er/f.txt'), data, mtime, hash);
+  const id = await put(store, 'deep/er/f.txt', data, mtime, hash);
   const file = join(root, 'deep/er/f.txt');
   assert.deepEqual(readFileSync(file), data);
   assert.equal(existsSync(join(root, 'deep/er/.f.txt.part')), false);
   const st = statSync(file);
   assert.deepEqual(id, { size: data.length, mtime: st.mtimeMs, ino: st.ino });
-  const got = await store.fetch('a', parsePath('deep/er/f.txt'), 1 << 20);
+  const got = await fetch(store, 'deep/er/f.txt', 1 << 20);
   assert.deepEqual(got.data, data);
   assert.equal(got.root, hash);
   assert.deepEqual(got.blocks, [hash]);
@@ -54,22 +69,22 @@ test('put then fetch: the bytes, the b3sum root and the exact mtime make the rou
 test('put refuses data that does not match its root, and never replaces a final file', async () => {
   const { root, store } = arena();
   const wrong = '0'.repeat(64);
-  await rejects(store.put('a', parsePath('x'), Buffer.from('data'), 0, wrong), 'verify', /does not match its BLAKE3/);
+  await rejects(put(store, 'x', Buffer.from('data'), 0, wrong), 'verify', /does not match its BLAKE3/);
   assert.equal(existsSync(join(root, 'x')) || existsSync(join(root, '.x.part')), false);
   writeFileSync(join(root, 'y'), 'newer, written meanwhile');
   writeFileSync(join(dir, 'probe2'), 'data');
-  await rejects(store.put('a', parsePath('y'), Buffer.from('data'), 0, b3sum(join(dir, 'probe2'))), 'conflict', /appeared at the destination/);
+  await rejects(put(store, 'y', Buffer.from('data'), 0, b3sum(join(dir, 'probe2'))), 'conflict', /appeared at the destination/);
   assert.equal(readFileSync(join(root, 'y'), 'utf8'), 'newer, written meanwhile');
 });
 
 test('fetch refuses a file grown past its limit and a symbolic link', async () => {
   const { root, store } = arena();
   writeFileSync(join(root, 'big'), Buffer.alloc(5000));
-  await rejects(store.fetch('a', parsePath('big'), 4096), 'conflict', /since it was listed/);
+  await rejects(fetch(store, 'big', 4096), 'conflict', /since it was listed/);
   symlinkSync(join(root, 'big'), join(root, 'link'));
-  await assert.rejects(store.fetch('a', parsePath('link'), 1 << 20));
+  await assert.rejects(fetch(store, 'link', 1 << 20));
   symlinkSync('/etc', join(root, 'etc'));
-  await rejects(store.fetch('a', parsePath('etc/passwd'), 1 << 20), 'path', /symbolic link/);
+  await rejects(fetch(store, 'etc/passwd', 1 << 20), 'path', /symbolic link/);
 });
 
 test('through the protocol: fetch and put validated, limits enforced, errors keep their codes', async () => {
@@ -80,15 +95,27 @@ test('through the protocol: fetch and put validated, limits enforced, errors kee
   const remote = new RemoteFiles(client);
   try {
     writeFileSync(join(root, 'f'), 'over the wire');
-    const got = await remote.fetch('a', parsePath('f'), 1 << 20);
+    const got = await fetch(remote, 'f', 1 << 20);
     assert.equal(got.data.toString(), 'over the wire');
     assert.equal(got.root, b3sum(join(root, 'f')));
-    await remote.put('a', parsePath('g/h'), got.data, got.mtime, got.root);
+    await put(remote, 'g/h', got.data, got.mtime, got.root);
     assert.equal(readFileSync(join(root, 'g/h'), 'utf8'), 'over the wire');
     assert.equal(statSync(join(root, 'g/h')).mtimeMs, got.mtime);
-    await rejects(remote.fetch('a', parsePath('f'), 1 << 30), 'path', /over the \d+-byte limit/);
-    await rejects(remote.put('a', parsePath('i'), Buffer.from('x'), 0, got.root), 'verify', /does not match/);
-    await rejects(remote.put('a', parsePath('i'), Buffer.from('x'), 0, 'nothex'), 'protocol', /malformed/);
+    await rejects(fetch(remote, 'f', 1 << 30), 'path', /over the \d+-byte limit/);
+    await rejects(put(remote, 'i', Buffer.from('x'), 0, got.root), 'verify', /does not match/);
+    await rejects(put(remote, 'i', Buffer.from('x'), 0, 'nothex'), 'protocol', /malformed/);
+    // A batch: each file has its own result, in order, the good ones written.
+    const batch = await remote.putMany('a', [
+      { path: parsePath('j/1'), data: got.data, mtime: got.mtime, root: got.root },
+      { path: parsePath('j/2'), data: Buffer.from('x'), mtime: 0, root: got.root },
+      { path: parsePath('k/3'), data: got.data, mtime: got.mtime, root: got.root },
+    ]);
+    assert.equal(batch.length, 3);
+    assert.ok(!(batch[0] instanceof RealizeError) && batch[1] instanceof RealizeError && batch[1].code === 'verify' && !(batch[2] instanceof RealizeError));
+    assert.equal(readFileSync(join(root, 'k/3'), 'utf8'), 'over the wire');
+    const fetched = await remote.fetchMany('a', [parsePath('j/1'), parsePath('nope'), parsePath('k/3')], 1 << 10);
+    assert.ok(fetched[1] instanceof RealizeError && fetched[1].code === 'not_found');
+    assert.deepEqual(fetched.map((f) => (f instanceof RealizeError ? f.code : f.data.toString())), ['over the wire', 'not_found', 'over the wire']);
     await rejects(remote.flush('b'), 'auth', /not granted/);
     await remote.flush('a');
   } finally {

@@ -160,6 +160,50 @@ pub fn hash_bytes(data: &[u8]) -> FileHash {
     FileHash { size, root, blocks }
 }
 
+/// Bytes that are not whole blocks of a file starting at a block boundary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockRangeError(pub String);
+
+impl fmt::Display for BlockRangeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BlockRangeError {}
+
+/// Values of the blocks held in `data`, which starts at block `first` of a
+/// file of `size` bytes: the values [`hash_file`] lists for those blocks, so
+/// bytes can be hashed as they pass rather than read again. `data` must be
+/// whole blocks, the last of them ending at a block boundary or at `size`.
+pub fn hash_data_blocks(
+    size: u64,
+    first: u64,
+    data: &[u8],
+) -> Result<Vec<ChainingValue>, BlockRangeError> {
+    let start = first
+        .checked_mul(BLOCK_SIZE)
+        .filter(|s| *s <= size)
+        .ok_or_else(|| {
+            BlockRangeError(format!("block {first} is beyond a file of {size} bytes"))
+        })?;
+    let end = start + data.len() as u64;
+    if end > size || (end % BLOCK_SIZE != 0 && end != size) || (data.is_empty() && size > 0) {
+        return Err(BlockRangeError(format!(
+            "{} bytes at block {first} are not whole blocks of a file of {size} bytes",
+            data.len()
+        )));
+    }
+    if size <= BLOCK_SIZE {
+        return Ok(vec![block_value(size, 0, data)]);
+    }
+    Ok(data
+        .par_chunks(BLOCK_SIZE as usize)
+        .enumerate()
+        .map(|(i, b)| block_value(size, first + i as u64, b))
+        .collect())
+}
+
 /// The hash tree of the file at `path`.
 pub fn hash_file(path: &Path) -> Result<FileHash, FileError> {
     let input = Input::open(path)?;
@@ -275,6 +319,27 @@ mod tests {
         7 * MIB + 3,
         64 * MIB + 7,
     ];
+
+    #[test]
+    fn blocks_hashed_in_passing_equal_the_file_tree() {
+        for &n in SIZES {
+            let data = crate::testutil::noise(n, n as u64 + 1);
+            let h = hash_bytes(&data);
+            let mut got = Vec::new();
+            for (i, piece) in data.chunks(3 * MIB).enumerate() {
+                got.extend(hash_data_blocks(n as u64, 3 * i as u64, piece).unwrap());
+            }
+            if n == 0 {
+                got = hash_data_blocks(0, 0, &[]).unwrap();
+            }
+            assert_eq!(got, h.blocks, "size {n}");
+        }
+        let data = crate::testutil::noise(3 * MIB, 9);
+        assert!(hash_data_blocks(3 * MIB as u64, 0, &data[..MIB + 1]).is_err());
+        assert!(hash_data_blocks(3 * MIB as u64, 3, &data[..1]).is_err());
+        assert!(hash_data_blocks(2 * MIB as u64, 1, &data[..2 * MIB]).is_err());
+        assert!(hash_data_blocks(MIB as u64, u64::MAX, &data[..1]).is_err());
+    }
 
     #[test]
     fn root_matches_blake3_for_all_sizes() {

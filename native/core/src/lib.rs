@@ -28,8 +28,8 @@ pub use delta::{delta_info, DeltaFormatError, DeltaInfo};
 pub use diff::{diff_bytes, diff_file, DiffError};
 pub use file::FileError;
 pub use hash::{
-    block_count, hash_blocks, hash_bytes, hash_file, root_from_blocks, verify_blocks,
-    ChainingValue, FileHash, TreeError, BLOCK_SIZE,
+    block_count, hash_blocks, hash_bytes, hash_data_blocks, hash_file, root_from_blocks,
+    verify_blocks, BlockRangeError, ChainingValue, FileHash, TreeError, BLOCK_SIZE,
 };
 pub use hex::{from_hex, to_hex, HexError};
 pub use notify::{notify_to, sd_notify, NotifyError};
@@ -38,4 +38,7 @@ pub use signature::{
     SignatureOptions, MAX_BLOCK_LEN, MAX_OFFSET, MAX_STRONG_LEN, MAX_WINDOW, MIN_BLOCK_LEN,
     MIN_STRONG_LEN,
 };
-pub use store::{fetch_file, put_file, start_writeback, sync_fs, Fetched, Stamp, StoreError};
+pub use store::{
+    fetch_file, fetch_files, put_file, put_files, start_writeback, sync_fs, Fetched, PutRequest,
+    Stamp, StoreError,
+};

@@ -215,6 +215,47 @@ pub fn put_file(
     Ok(stamp)
 }
 
+/// One file for [`put_files`]: the arguments of [`put_file`].
+#[derive(Debug, Clone, Copy)]
+pub struct PutRequest<'a> {
+    /// The checked directory that will hold it.
+    pub dir: &'a Path,
+    /// Its partial name in `dir`.
+    pub part_name: &'a str,
+    /// Its final name in `dir`.
+    pub final_name: &'a str,
+    /// Its bytes.
+    pub data: &'a [u8],
+    /// Its mtime, in milliseconds.
+    pub mtime_ms: f64,
+    /// The BLAKE3 root `data` must hash to.
+    pub root: ChainingValue,
+}
+
+/// [`fetch_file`] for each path, one result per path. One after another:
+/// the batches in flight already keep the cores busy.
+pub fn fetch_files(paths: &[PathBuf], max: u64) -> Vec<Result<Fetched, StoreError>> {
+    paths.iter().map(|p| fetch_file(p, max)).collect()
+}
+
+/// [`put_file`] for each request, one result per request. One after another:
+/// files created in one directory at once contend for its lock.
+pub fn put_files(requests: &[PutRequest<'_>]) -> Vec<Result<Stamp, StoreError>> {
+    requests
+        .iter()
+        .map(|r| {
+            put_file(
+                r.dir,
+                r.part_name,
+                r.final_name,
+                r.data,
+                r.mtime_ms,
+                &r.root,
+            )
+        })
+        .collect()
+}
+
 fn c_name(name: &str, for_path: &Path) -> Result<CString, StoreError> {
     if name.is_empty() || name.contains('/') {
         return Err(io_err("name", for_path)(io::Error::other(
@@ -356,5 +397,28 @@ mod tests {
         let root = hash_bytes(b"x").root;
         assert!(put_file(dir.path(), "../x", "x", b"x", 0.0, &root).is_err());
         sync_fs(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn batches_give_one_result_per_file() {
+        let dir = TempDir::new("store-batch");
+        let (a, b) = (b"first".as_slice(), b"second".as_slice());
+        let req = |name, part, data: &'static [u8], root| PutRequest {
+            dir: dir.path(),
+            part_name: part,
+            final_name: name,
+            data,
+            mtime_ms: 1e12,
+            root,
+        };
+        let got = put_files(&[
+            req("a", ".a.part", a, hash_bytes(a).root),
+            req("b", ".b.part", b, hash_bytes(a).root),
+        ]);
+        assert!(got[0].is_ok() && got[1].is_err());
+        let paths = [dir.path().join("a"), dir.path().join("b")];
+        let got = fetch_files(&paths, 100);
+        assert_eq!(got[0].as_ref().unwrap().data, a);
+        assert!(got[1].is_err());
     }
 }
