@@ -116,7 +116,7 @@ export async function run(): Promise<void> {
       }
       await exec('sync', []);
       const m = await bestOfBoth(
-        (run) => realize(sshd, many, join(dir, `many-r${run}`), ['--parallel', '16']),
+        (run) => realize(sshd, many, join(dir, `many-r${run}`)),
         (run) => rsync(sshd, many, join(dir, `many-s${run}`)),
       );
       line('10,000 small files time', m.ours.seconds, m.theirs.seconds, 's', 'lower', '<= 1.0');

@@ -31,7 +31,7 @@ class SyncCommand extends RealizeCommand {
 
   copy = Option.Boolean('--copy', false, { description: 'keep the source files' });
   dryRun = Option.Boolean('-n,--dry-run', false, { description: 'list what would move; change nothing' });
-  parallel = Option.String('--parallel', '4', { description: 'files in flight at once (default 4)' });
+  parallel = Option.String('--parallel', '4', { description: 'files in flight at once, a batch of up to 128 small files counting as one (default 4)' });
   throttle = Option.String('--throttle', { description: 'bandwidth limit in both directions, bytes/s (1M, 512k)' });
   throttleUp = Option.String('--throttle-up', { description: 'upload limit, bytes/s' });
   throttleDown = Option.String('--throttle-down', { description: 'download limit, bytes/s' });

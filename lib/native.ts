@@ -219,6 +219,21 @@ export async function putFiles(data: Buffer, files: PutFile[]): Promise<(FileSta
   return out.map((o) => o.stamp ?? fromNative(new Error(o.error ?? 'unknown error')));
 }
 
+/** One entry of a directory, as `scanDir` lists it. */
+export type DirEntryInfo =
+  | { name: string; kind: 'file'; size: number; mtime: number; ino: number }
+  | { name: string; kind: 'dir' | 'symlink' | 'special' };
+
+/**
+ * Every entry of a directory in one call off the JS thread: its kind, and
+ * for a regular file its size, mtime (as `fs.Stats.mtimeMs`) and inode, from
+ * an lstat (links are never followed). Names that are not UTF-8 are left
+ * out. A missing directory is RealizeError('not_found').
+ */
+export async function scanDir(dir: string): Promise<DirEntryInfo[]> {
+  return (await later(() => native.scanDir(dir))) as DirEntryInfo[];
+}
+
 /** Makes everything written to the file system holding `dir` durable (syncfs): one barrier for many files. */
 export function syncFs(dir: string): Promise<void> {
   return later(() => native.syncFs(dir));

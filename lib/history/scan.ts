@@ -1,9 +1,10 @@
 // Lists the regular files of a tree with their size and mtime, for the
 // recorder's startup scan and rescans. Symlinks (never followed), devices,
 // fifos, sockets and partial files are skipped and counted.
-import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { RealizeError } from '../model/errors.js';
 import { isPartialName, isValidPath } from '../model/path.js';
+import { scanDir } from '../native.js';
 
 export interface ScannedFile {
   size: number;
@@ -19,8 +20,8 @@ export interface ScanResult {
   errors: string[];
 }
 
+/** Directories listed at once (each one native call). */
 const WORKERS = 8;
-const STAT_CHUNK = 64;
 
 export async function scanTree(root: string): Promise<ScanResult> {
   const result: ScanResult = { files: new Map(), skipped: 0, errors: [] };
@@ -31,9 +32,9 @@ export async function scanTree(root: string): Promise<ScanResult> {
       while (active < WORKERS && dirs.length > 0) {
         const dir = dirs.pop()!;
         active++;
-        scanDir(root, dir, dirs, result)
-          .catch((err: NodeJS.ErrnoException) => {
-            if (err.code !== 'ENOENT') result.errors.push(`cannot read ${join(root, dir)}: ${err.code ?? err.message}`);
+        scanOne(root, dir, dirs, result)
+          .catch((err: unknown) => {
+            if (!(err instanceof RealizeError && err.code === 'not_found')) result.errors.push(err instanceof Error ? err.message : String(err));
           })
           .finally(() => {
             active--;
@@ -47,28 +48,14 @@ export async function scanTree(root: string): Promise<ScanResult> {
   return result;
 }
 
-async function scanDir(root: string, dir: string, dirs: string[], result: ScanResult): Promise<void> {
-  const entries = await readdir(dir === '' ? root : join(root, dir), { withFileTypes: true });
-  const files: string[] = [];
-  for (const e of entries) {
+async function scanOne(root: string, dir: string, dirs: string[], result: ScanResult): Promise<void> {
+  for (const e of await scanDir(dir === '' ? root : join(root, dir))) {
     const path = dir === '' ? e.name : `${dir}/${e.name}`;
-    if (e.isDirectory()) dirs.push(path);
-    else if (!e.isFile() || isPartialName(e.name)) result.skipped++;
-    else if (!isValidPath(path)) result.errors.push(`skipping ${JSON.stringify(path)}: not a valid arena path`);
-    else files.push(path);
-  }
-  for (let i = 0; i < files.length; i += STAT_CHUNK) {
-    await Promise.all(
-      files.slice(i, i + STAT_CHUNK).map(async (path) => {
-        try {
-          const st = await lstat(join(root, path));
-          if (st.isFile()) result.files.set(path, { size: st.size, mtime: st.mtimeMs });
-          else result.skipped++;
-        } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          if (code !== 'ENOENT') result.errors.push(`cannot stat ${join(root, path)}: ${code}`);
-        }
-      }),
-    );
+    if (e.kind === 'file') {
+      if (isPartialName(e.name)) result.skipped++;
+      else if (!isValidPath(path)) result.errors.push(`skipping ${JSON.stringify(path)}: not a valid arena path`);
+      else result.files.set(path, { size: e.size, mtime: e.mtime });
+    } else if (e.kind === 'dir') dirs.push(path);
+    else result.skipped++;
   }
 }

@@ -1,13 +1,12 @@
 // Lists the regular files of an arena directory. Symbolic links, devices,
 // fifos and sockets are skipped and counted, never followed; so are empty
 // directories, which are not synced.
-import { promises as fs, type Dirent } from 'node:fs';
 import { join } from 'node:path';
+import { RealizeError } from '../model/errors.js';
 import { finalPathOf, isPartialName, parsePath, type ArenaPath } from '../model/path.js';
 import type { FileEntry, Listing, ListOptions } from '../model/service.js';
+import { scanDir, type DirEntryInfo } from '../native.js';
 import { resolveDirectory } from './resolve.js';
-
-const STAT_BATCH = 64;
 
 export async function listArena(root: string, opts: ListOptions = {}): Promise<Listing> {
   const listing: Listing = { files: [], skipped: { symlinks: 0, special: 0, emptyDirs: 0 } };
@@ -28,40 +27,35 @@ async function prefixDir(root: string, prefix: ArenaPath): Promise<string | unde
   }
 }
 
+/** Lists `dir` (one native call per directory) and, depth first, the directories under it. */
 async function walk(dir: string, rel: string, partials: boolean, out: Listing): Promise<void> {
-  let entries: Dirent[];
+  let entries: DirEntryInfo[];
   try {
-    entries = await fs.readdir(dir, { withFileTypes: true });
+    entries = await scanDir(dir);
   } catch (err) {
     // A directory removed while listing is simply gone.
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    if (err instanceof RealizeError && err.code === 'not_found') return;
     throw err;
   }
   if (entries.length === 0 && rel !== '') out.skipped.emptyDirs++;
-  const files: Dirent[] = [];
   for (const e of entries) {
-    if (e.isDirectory()) await walk(join(dir, e.name), rel ? `${rel}/${e.name}` : e.name, partials, out);
-    else if (e.isFile()) files.push(e);
-    else if (e.isSymbolicLink()) out.skipped.symlinks++;
+    if (e.kind === 'file') {
+      const f = entryOf(rel, e, partials);
+      if (f) out.files.push(f);
+    } else if (e.kind === 'dir') await walk(join(dir, e.name), rel ? `${rel}/${e.name}` : e.name, partials, out);
+    else if (e.kind === 'symlink') out.skipped.symlinks++;
     else out.skipped.special++;
-  }
-  for (let i = 0; i < files.length; i += STAT_BATCH) {
-    const batch = files.slice(i, i + STAT_BATCH);
-    const found = await Promise.all(batch.map((e) => entryOf(dir, rel, e.name, partials)));
-    for (const f of found) if (f) out.files.push(f);
   }
 }
 
-async function entryOf(dir: string, rel: string, name: string, partials: boolean): Promise<FileEntry | undefined> {
-  const partial = isPartialName(name);
+function entryOf(rel: string, e: DirEntryInfo & { kind: 'file' }, partials: boolean): FileEntry | undefined {
+  const partial = isPartialName(e.name);
   if (partial && !partials) return undefined;
   let path: ArenaPath;
   try {
-    path = parsePath(rel ? `${rel}/${name}` : name);
+    path = parsePath(rel ? `${rel}/${e.name}` : e.name);
   } catch {
     return undefined; // not representable as an arena path
   }
-  const st = await fs.lstat(join(dir, name)).catch(() => undefined);
-  if (!st || !st.isFile()) return undefined;
-  return { path: partial ? finalPathOf(path) : path, size: st.size, mtime: st.mtimeMs, ino: st.ino, partial };
+  return { path: partial ? finalPathOf(path) : path, size: e.size, mtime: e.mtime, ino: e.ino, partial };
 }

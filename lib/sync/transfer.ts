@@ -125,7 +125,7 @@ export async function transferSmall(src: Side, dst: Side, jobs: FileJob[], opts:
     const ok = jobs.flatMap((_, i) => (fetched[i] instanceof RealizeError ? [] : [i]));
     const whole = (i: number) => fetched[i] as WholeFile;
     opts.signal.throwIfAborted();
-    const put = await dst.files.putMany(dst.arena, ok.map((i) => ({ path: jobs[i]!.dst, data: whole(i).data, mtime: whole(i).mtime, root: whole(i).root })));
+    const put = ok.length === 0 ? [] : await dst.files.putMany(dst.arena, ok.map((i) => ({ path: jobs[i]!.dst, data: whole(i).data, mtime: whole(i).mtime, root: whole(i).root })));
     const out: (Outcome | RealizeError)[] = fetched.map((f) => f as RealizeError);
     ok.forEach((i, k) => {
       const r = put[k]!;

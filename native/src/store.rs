@@ -1,5 +1,6 @@
-//! fetchFiles, putFiles, syncFs, startWriteback: batches of whole small files
-//! in one call, the durability barrier and early write-back.
+//! fetchFiles, putFiles, syncFs, startWriteback, scanDir: batches of whole
+//! small files in one call, the durability barrier, early write-back, and a
+//! directory listed in one call.
 
 use std::path::PathBuf;
 
@@ -244,4 +245,54 @@ pub fn start_writeback(fd: i32, offset_: f64, length: f64) -> Result<AsyncTask<W
         offset: offset("offset", offset_)?,
         length: offset("length", length)?,
     }))
+}
+
+/// One entry of a directory; `size`, `mtime` and `ino` only for a regular file.
+#[napi(object)]
+pub struct DirEntryInfo {
+    pub name: String,
+    /// "file", "dir", "symlink" or "special".
+    pub kind: String,
+    pub size: Option<f64>,
+    pub mtime: Option<f64>,
+    pub ino: Option<f64>,
+}
+
+pub struct ScanDirTask(PathBuf);
+
+impl Task for ScanDirTask {
+    type Output = Vec<core::DirItem>;
+    type JsValue = Vec<DirEntryInfo>;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        core::scan_dir(&self.0).map_err(|e| fail(format!("cannot list {}: {e}", self.0.display())))
+    }
+
+    fn resolve(&mut self, _: Env, items: Self::Output) -> Result<Vec<DirEntryInfo>> {
+        Ok(items
+            .into_iter()
+            .map(|i| {
+                let stamp = i.stamp.map(FileStamp::from);
+                DirEntryInfo {
+                    name: i.name,
+                    kind: match i.kind {
+                        core::EntryKind::File => "file",
+                        core::EntryKind::Dir => "dir",
+                        core::EntryKind::Symlink => "symlink",
+                        core::EntryKind::Special => "special",
+                    }
+                    .to_owned(),
+                    size: stamp.as_ref().map(|s| s.size),
+                    mtime: stamp.as_ref().map(|s| s.mtime),
+                    ino: stamp.as_ref().map(|s| s.ino),
+                }
+            })
+            .collect())
+    }
+}
+
+/// Every entry of the directory `dir` with its kind, and the size, mtime and inode of its regular files (lstat, links never followed).
+#[napi(ts_return_type = "Promise<DirEntryInfo[]>")]
+pub fn scan_dir(dir: String) -> AsyncTask<ScanDirTask> {
+    AsyncTask::new(ScanDirTask(dir.into()))
 }

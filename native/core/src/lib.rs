@@ -8,6 +8,7 @@
 mod apply;
 mod delta;
 mod diff;
+mod dir;
 mod file;
 mod hash;
 mod hex;
@@ -26,6 +27,7 @@ pub mod watch;
 pub use apply::{apply_bytes, apply_file, ApplyError};
 pub use delta::{delta_info, DeltaFormatError, DeltaInfo};
 pub use diff::{diff_bytes, diff_file, DiffError};
+pub use dir::{scan_dir, DirItem, EntryKind};
 pub use file::FileError;
 pub use hash::{
     block_count, hash_blocks, hash_bytes, hash_data_blocks, hash_file, root_from_blocks,

@@ -32,7 +32,7 @@ pub struct Stamp {
 }
 
 impl Stamp {
-    fn of(meta: &std::fs::Metadata) -> Stamp {
+    pub(crate) fn of(meta: &std::fs::Metadata) -> Stamp {
         Stamp {
             size: meta.len(),
             mtime_ms: meta.mtime() as f64 * 1e3 + meta.mtime_nsec() as f64 / 1e6,
