@@ -42,7 +42,12 @@ export async function startSshd(dir: string): Promise<Sshd> {
       '',
     ].join('\n'),
   );
-  const child: ChildProcess = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child: ChildProcess = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Passed on, except the line sshd logs for the readiness probe's bare connection.
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    const lines = d.split('\n').filter((l) => l && !l.includes('kex_exchange_identification'));
+    if (lines.length > 0) process.stderr.write(lines.join('\n') + '\n');
+  });
   await waitForPort(port);
   const user = process.env.USER || 'root';
   return {
