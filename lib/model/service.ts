@@ -77,8 +77,8 @@ export interface FileService {
   list(arena: string, opts?: ListOptions): Promise<Listing>;
   /** Bytes of a range of the file (final form unless told). */
   read(arena: string, path: ArenaPath, offset: number, length: number, form?: FileForm): Promise<Buffer>;
-  /** Writes into the partial file, then sets its size to `fileSize`. */
-  send(arena: string, path: ArenaPath, offset: number, fileSize: number, data: Buffer): Promise<void>;
+  /** Writes `data` (one buffer, or pieces in order) into the partial file at `offset`, then sets its size to `fileSize`. */
+  send(arena: string, path: ArenaPath, offset: number, fileSize: number, data: Buffer | readonly Buffer[]): Promise<void>;
   /** Copies a range of the final file into the partial (content that did not change), setting its size to `fileSize`. */
   reuse(arena: string, path: ArenaPath, offset: number, length: number, fileSize: number): Promise<void>;
   /**

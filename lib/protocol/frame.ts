@@ -29,11 +29,33 @@ export enum Kind {
   Cancel = 6,
 }
 
+/**
+ * A frame's raw bytes in the pieces they arrived in: file data is written on
+ * as it is (writev), without first being copied into one large buffer,
+ * which costs more than the write itself. Joined only when one buffer is
+ * needed.
+ */
+export class Bulk {
+  readonly chunks: readonly Buffer[];
+  readonly length: number;
+  #joined: Buffer | undefined;
+
+  constructor(chunks: readonly Buffer[]) {
+    this.chunks = chunks;
+    this.length = chunks.reduce((n, c) => n + c.length, 0);
+  }
+
+  /** The bytes as one buffer (joined once, on first use). */
+  buffer(): Buffer {
+    return (this.#joined ??= this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks as Buffer[], this.length));
+  }
+}
+
 export interface Frame {
   kind: Kind;
   id: number;
   meta: unknown;
-  bulk: Buffer;
+  bulk: Bulk;
 }
 
 export function encodePreamble(version = PROTOCOL_VERSION): Buffer {
@@ -44,9 +66,10 @@ export function encodePreamble(version = PROTOCOL_VERSION): Buffer {
 }
 
 /** The buffers of one frame, to write in order (bulk is not copied). */
-export function encodeFrame(kind: Kind, id: number, meta: unknown, bulk?: Buffer): Buffer[] {
+export function encodeFrame(kind: Kind, id: number, meta: unknown, bulk?: Buffer | readonly Buffer[]): Buffer[] {
   const json = Buffer.from(JSON.stringify(meta ?? null), 'utf8');
-  const bulkLength = bulk?.length ?? 0;
+  const pieces = bulk === undefined ? [] : Buffer.isBuffer(bulk) ? [bulk] : bulk;
+  const bulkLength = pieces.reduce((n, c) => n + c.length, 0);
   if (json.length > MAX_META) throw new RealizeError('protocol', `message metadata of ${json.length} bytes is over the ${MAX_META}-byte limit`);
   if (HEADER - 4 + json.length + bulkLength > MAX_FRAME) throw new RealizeError('protocol', `frame of ${bulkLength} bytes is over the ${MAX_FRAME}-byte limit`);
   const head = Buffer.allocUnsafe(HEADER);
@@ -54,7 +77,7 @@ export function encodeFrame(kind: Kind, id: number, meta: unknown, bulk?: Buffer
   head.writeUInt8(kind, 4);
   head.writeUInt32BE(id >>> 0, 5);
   head.writeUInt32BE(json.length, 9);
-  return bulkLength > 0 ? [head, json, bulk!] : [head, json];
+  return [head, json, ...pieces.filter((c) => c.length > 0)];
 }
 
 /** Accumulates received bytes and cuts them into frames; throws RealizeError('protocol') on garbage. */
@@ -94,8 +117,11 @@ export class FrameDecoder {
       if (length > this.#maxFrame) throw new RealizeError('protocol', `frame of ${length} bytes is over the ${this.#maxFrame}-byte limit`);
       if (length < HEADER - 4) throw new RealizeError('protocol', `corrupt frame: length ${length} is shorter than a header`);
       if (this.#buffered < 4 + length) break;
-      const raw = this.#take(4 + length);
-      frames.push(decodeFrame(raw));
+      const head = this.#take(HEADER);
+      const metaLength = head.readUInt32BE(9);
+      if (metaLength > MAX_META || HEADER - 4 + metaLength > length) throw new RealizeError('protocol', `corrupt frame: metadata length ${metaLength}`);
+      const meta = this.#take(metaLength);
+      frames.push(decodeFrame(head, meta, new Bulk(this.#takeChunks(4 + length - HEADER - metaLength))));
     }
     return frames;
   }
@@ -113,7 +139,28 @@ export class FrameDecoder {
     return Buffer.concat(this.#chunks).subarray(0, n);
   }
 
+  /** The next `n` buffered bytes as the pieces they arrived in (no copy). */
+  #takeChunks(n: number): Buffer[] {
+    const out: Buffer[] = [];
+    while (n > 0) {
+      const first = this.#chunks[0]!;
+      if (first.length <= n) {
+        out.push(first);
+        this.#chunks.shift();
+        n -= first.length;
+        this.#buffered -= first.length;
+      } else {
+        out.push(first.subarray(0, n));
+        this.#chunks[0] = first.subarray(n);
+        this.#buffered -= n;
+        n = 0;
+      }
+    }
+    return out;
+  }
+
   #take(n: number): Buffer {
+    if (n === 0) return Buffer.alloc(0);
     let out: Buffer;
     const first = this.#chunks[0]!;
     if (first.length >= n) {
@@ -130,17 +177,15 @@ export class FrameDecoder {
   }
 }
 
-function decodeFrame(raw: Buffer): Frame {
-  const kind = raw.readUInt8(4);
+function decodeFrame(head: Buffer, json: Buffer, bulk: Bulk): Frame {
+  const kind = head.readUInt8(4);
   if (!(kind in Kind) || kind === 0) throw new RealizeError('protocol', `corrupt frame: unknown kind ${kind}`);
-  const id = raw.readUInt32BE(5);
-  const metaLength = raw.readUInt32BE(9);
-  if (metaLength > MAX_META || HEADER + metaLength > raw.length) throw new RealizeError('protocol', `corrupt frame: metadata length ${metaLength}`);
+  const id = head.readUInt32BE(5);
   let meta: unknown;
   try {
-    meta = JSON.parse(raw.toString('utf8', HEADER, HEADER + metaLength));
+    meta = JSON.parse(json.toString('utf8'));
   } catch {
     throw new RealizeError('protocol', 'corrupt frame: metadata is not JSON');
   }
-  return { kind, id, meta, bulk: raw.subarray(HEADER + metaLength) };
+  return { kind, id, meta, bulk };
 }

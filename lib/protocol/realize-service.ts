@@ -46,7 +46,7 @@ export function realizeMethods(files: FileService, granted: ReadonlySet<string>,
     },
     async send(a, bulk) {
       const r = checkRange(a.offset, bulk.length, size(a.fileSize));
-      await files.send(arena(a), path(a), r.start, size(a.fileSize), bulk);
+      await files.send(arena(a), path(a), r.start, size(a.fileSize), bulk.chunks);
       return {};
     },
     async reuse(a) {
@@ -80,16 +80,17 @@ export function realizeMethods(files: FileService, granted: ReadonlySet<string>,
     },
     async put(a, bulk) {
       const ar = arena(a);
+      const data = bulk.buffer();
       let offset = 0;
       const puts: WholePut[] = list(a.files, 'files').map((v) => {
         const f = v as Args;
         const length = size(f.size);
-        if (offset + length > bulk.length) throw new RealizeError('protocol', 'malformed request: file sizes exceed the data sent');
-        const put = { path: path(f), data: bulk.subarray(offset, offset + length), mtime: num(f.mtime, 'mtime'), root: hashes([f.root])[0]! };
+        if (offset + length > data.length) throw new RealizeError('protocol', 'malformed request: file sizes exceed the data sent');
+        const put = { path: path(f), data: data.subarray(offset, offset + length), mtime: num(f.mtime, 'mtime'), root: hashes([f.root])[0]! };
         offset += length;
         return put;
       });
-      if (offset !== bulk.length) throw new RealizeError('protocol', 'malformed request: file sizes do not add up to the data sent');
+      if (offset !== data.length) throw new RealizeError('protocol', 'malformed request: file sizes do not add up to the data sent');
       const got = await files.putMany(ar, puts);
       return {
         result: got.map((r, i) => {
@@ -118,12 +119,12 @@ export function realizeMethods(files: FileService, granted: ReadonlySet<string>,
     },
     async diff(a, bulk) {
       const r = range(a);
-      return { bulk: await files.diff(arena(a), path(a), r.start, r.length, bulk) };
+      return { bulk: await files.diff(arena(a), path(a), r.start, r.length, bulk.buffer()) };
     },
     async applyDelta(a, bulk) {
       const fileSize = size(a.fileSize);
       const r = checkRange(a.offset, 0, fileSize);
-      await files.applyDelta(arena(a), path(a), r.start, fileSize, bulk);
+      await files.applyDelta(arena(a), path(a), r.start, fileSize, bulk.buffer());
       return {};
     },
     async delete(a) {
@@ -228,7 +229,7 @@ export class RemoteFiles implements FileService {
     return bulk(await this.session.call('read', { arena, path, offset, length, form }));
   }
 
-  async send(arena: string, path: ArenaPath, offset: number, fileSize: number, data: Buffer): Promise<void> {
+  async send(arena: string, path: ArenaPath, offset: number, fileSize: number, data: Buffer | readonly Buffer[]): Promise<void> {
     await this.session.call('send', { arena, path, offset, fileSize }, { bulk: data });
   }
 

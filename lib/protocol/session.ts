@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { RealizeError, isErrorCode, toRealizeError } from '../model/errors.js';
-import { FrameDecoder, Kind, encodeFrame, encodePreamble, type Frame } from './frame.js';
+import { FrameDecoder, Kind, encodeFrame, encodePreamble, type Bulk, type Frame } from './frame.js';
 
 export interface Hello {
   /** Name of the peer speaking (informational; identity comes from the transport's keys). */
@@ -29,10 +29,10 @@ export interface CallContext {
   longLived(): void;
 }
 
-export type Handler = (method: string, args: unknown, bulk: Buffer, ctx: CallContext) => Promise<Reply>;
+export type Handler = (method: string, args: unknown, bulk: Bulk, ctx: CallContext) => Promise<Reply>;
 
 /** A service's methods by name; arguments are an object, still to be validated by the method. */
-export type MethodTable = Record<string, (args: Record<string, unknown>, bulk: Buffer, ctx: CallContext) => Promise<Reply>>;
+export type MethodTable = Record<string, (args: Record<string, unknown>, bulk: Bulk, ctx: CallContext) => Promise<Reply>>;
 
 /** One handler serving the methods of several services (RealizeService, HistoryService). */
 export function handlerOf(...tables: MethodTable[]): Handler {
@@ -45,7 +45,8 @@ export function handlerOf(...tables: MethodTable[]): Handler {
 }
 
 export interface CallOptions {
-  bulk?: Buffer;
+  /** Raw bytes sent with the request, in one buffer or in pieces. */
+  bulk?: Buffer | readonly Buffer[];
   onEvent?: (event: unknown, bulk: Buffer) => void;
   signal?: AbortSignal;
 }
@@ -176,12 +177,12 @@ export class Session extends EventEmitter {
         const p = this.#pending.get(f.id);
         if (!p) return; // cancelled meanwhile
         this.#pending.delete(f.id);
-        if (f.kind === Kind.Response) p.resolve({ result: f.meta, bulk: f.bulk });
+        if (f.kind === Kind.Response) p.resolve({ result: f.meta, bulk: f.bulk.buffer() });
         else p.reject(remoteError(f.meta));
         return;
       }
       case Kind.Event:
-        this.#pending.get(f.id)?.onEvent?.(f.meta, f.bulk);
+        this.#pending.get(f.id)?.onEvent?.(f.meta, f.bulk.buffer());
         return;
       case Kind.Cancel:
         this.#serving.get(f.id)?.abort();

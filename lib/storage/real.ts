@@ -53,7 +53,9 @@ export class RealStore implements FileService {
     return this.#reading(arena, path, form, ({ fh }) => readFully(fh, offset, length));
   }
 
-  async send(arena: string, path: ArenaPath, offset: number, fileSize: number, data: Buffer): Promise<void> {
+  async send(arena: string, path: ArenaPath, offset: number, fileSize: number, data: Buffer | readonly Buffer[]): Promise<void> {
+    const pieces = Buffer.isBuffer(data) ? [data] : data;
+    const length = pieces.reduce((n, c) => n + c.length, 0);
     const dir = await this.#dir(arena, path, true);
     const part = join(dir, partialName(path));
     // A fresh partial is made with O_EXCL (a new regular file, its size 0);
@@ -62,12 +64,12 @@ export class RealStore implements FileService {
     let had = 0;
     if (!fh) ({ fh, stat: { size: had } } = await openChecked(part, partialPath(path), WRITE));
     try {
-      await writeFully(fh, data, offset);
-      const size = data.length > 0 ? Math.max(had, offset + data.length) : had;
+      await writeFully(fh, pieces, offset);
+      const size = length > 0 ? Math.max(had, offset + length) : had;
       if (size !== fileSize) await fh.truncate(fileSize);
       // Large ranges start for the disk as they arrive, overlapping the
       // transfer, rather than all at once in the next flush.
-      if (data.length >= EARLY_WRITEBACK) await startWriteback(fh.fd, offset, data.length);
+      if (length >= EARLY_WRITEBACK) await startWriteback(fh.fd, offset, length);
     } finally {
       await fh.close();
     }
@@ -251,11 +253,16 @@ async function readFully(fh: fs.FileHandle, offset: number, length: number): Pro
   return got === length ? buf : buf.subarray(0, got);
 }
 
-async function writeFully(fh: fs.FileHandle, data: Buffer, offset: number): Promise<void> {
-  let done = 0;
-  while (done < data.length) {
-    const { bytesWritten } = await fh.write(data, done, data.length - done, offset + done);
-    done += bytesWritten;
+/** Writes every piece in order from `offset` (writev), carrying on after a short write. */
+async function writeFully(fh: fs.FileHandle, pieces: readonly Buffer[], offset: number): Promise<void> {
+  let rest = pieces.filter((p) => p.length > 0);
+  let at = offset;
+  while (rest.length > 0) {
+    const { bytesWritten } = await fh.writev(rest, at);
+    at += bytesWritten;
+    let n = bytesWritten;
+    while (rest.length > 0 && n >= rest[0]!.length) n -= rest.shift()!.length;
+    if (n > 0) rest[0] = rest[0]!.subarray(n);
   }
 }
 

@@ -17,7 +17,7 @@ test('frames survive being cut at every byte boundary', () => {
     assert.equal(frames[0]!.kind, Kind.Request);
     assert.equal(frames[0]!.id, 7);
     assert.deepEqual(frames[0]!.meta, { method: 'read', args: { a: 1 } });
-    assert.ok(frames[0]!.bulk.equals(bulk));
+    assert.ok(frames[0]!.bulk.buffer().equals(bulk));
     assert.equal(frames[1]!.id, 8);
     assert.equal(frames[1]!.bulk.length, 0);
   }
@@ -69,4 +69,18 @@ test('random garbage never throws anything but a protocol error', () => {
       assert.ok(e instanceof RealizeError && e.code === 'protocol', String(e));
     }
   }
+});
+
+test('bulk sent in pieces and received in small chunks keeps its bytes, in the pieces they arrived in', () => {
+  const pieces = [Buffer.alloc(1000, 1), Buffer.alloc(0), Buffer.alloc(3001, 2), Buffer.alloc(17, 3)];
+  const bytes = wire(encodeFrame(Kind.Request, 1, { method: 'send' }, pieces), encodeFrame(Kind.Request, 2, { method: 'x' }, Buffer.alloc(5, 9)));
+  const d = new FrameDecoder();
+  const frames = [];
+  for (let i = 0; i < bytes.length; i += 64) frames.push(...d.push(bytes.subarray(i, i + 64)));
+  assert.equal(frames.length, 2);
+  const bulk = frames[0]!.bulk;
+  assert.equal(bulk.length, 4018);
+  assert.ok(bulk.chunks.length > 1, 'not joined on arrival');
+  assert.ok(bulk.buffer().equals(Buffer.concat(pieces)));
+  assert.ok(frames[1]!.bulk.buffer().equals(Buffer.alloc(5, 9)));
 });

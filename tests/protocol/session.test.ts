@@ -22,7 +22,7 @@ test('many requests in flight, answered out of order, bulk bytes intact', async 
   const handler: Handler = async (method, args, bulk) => {
     const n = (args as { n: number }).n;
     await new Promise((r) => setTimeout(r, (20 - n) * 2));
-    return { result: { method, n }, bulk: Buffer.concat([bulk, Buffer.from([n])]) };
+    return { result: { method, n }, bulk: Buffer.concat([bulk.buffer(), Buffer.from([n])]) };
   };
   const { client } = connect(handler);
   const calls = Array.from({ length: 20 }, (_, n) => client.call('echo', { n }, { bulk: Buffer.alloc(100_000 + n, n) }));
