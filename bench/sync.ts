@@ -49,19 +49,20 @@ async function rsync(sshd: Sshd, src: string, dst: string): Promise<Timed & { wi
  * writes its own destination (`dst(tool, run)`), prepared beforehand, so no
  * deletion happens between timed runs.
  */
-async function bestOfBoth<T extends Timed>(ours: (run: number) => Promise<T>, theirs: (run: number) => Promise<T>): Promise<{ ours: T; theirs: T }> {
+async function bestOfBoth<T extends Timed>(ours: (run: number) => Promise<T>, theirs: (run: number) => Promise<T>): Promise<{ ours: T; theirs: T; runs: string }> {
   // Each run starts with nothing dirty in the page cache: neither pays for the write-back of what ran before it.
   const clean = <R>(f: () => Promise<R>) => exec('sync', []).then(f);
   const o1 = await clean(() => ours(0));
   const t1 = await clean(() => theirs(0));
   const t2 = await clean(() => theirs(1));
   const o2 = await clean(() => ours(1));
-  return { ours: o1.seconds <= o2.seconds ? o1 : o2, theirs: t1.seconds <= t2.seconds ? t1 : t2 };
+  const runs = `runs: realize ${o1.seconds.toFixed(2)}, ${o2.seconds.toFixed(2)} s; rsync ${t1.seconds.toFixed(2)}, ${t2.seconds.toFixed(2)} s`;
+  return { ours: o1.seconds <= o2.seconds ? o1 : o2, theirs: t1.seconds <= t2.seconds ? t1 : t2, runs };
 }
 
-function line(name: string, ours: number, theirs: number, unit: string, better: 'lower' | 'higher', target: string): void {
+function line(name: string, ours: number, theirs: number, unit: string, better: 'lower' | 'higher', target: string, runs = ''): void {
   const ratio = ours / theirs;
-  console.log(`  ${name}: realize ${ours.toFixed(2)} ${unit}, rsync ${theirs.toFixed(2)} ${unit}, ratio ${ratio.toFixed(2)}x (${better} is better; target ${target})`);
+  console.log(`  ${name}: realize ${ours.toFixed(2)} ${unit}, rsync ${theirs.toFixed(2)} ${unit}, ratio ${ratio.toFixed(2)}x (${better} is better; target ${target})${runs ? `\n    ${runs}` : ''}`);
 }
 
 export async function run(): Promise<void> {
@@ -78,7 +79,7 @@ export async function run(): Promise<void> {
         (run) => realize(sshd, fresh, join(dir, `fresh-r${run}`)),
         (run) => rsync(sshd, fresh, join(dir, `fresh-s${run}`)),
       );
-      line('fresh 1 GiB time', f.ours.seconds, f.theirs.seconds, 's', 'lower', '<= 1.0, goal 0.67');
+      line('fresh 1 GiB time', f.ours.seconds, f.theirs.seconds, 's', 'lower', '<= 1.0, goal 0.67', f.runs);
       for (const d of ['fresh', 'fresh-r0', 'fresh-r1', 'fresh-s0', 'fresh-s1']) rmSync(join(dir, d), { recursive: true });
 
       // 2. The delta workload: 256 MiB, a 64 KiB insertion near the start, 100 scattered 26 KiB edits.
@@ -104,7 +105,7 @@ export async function run(): Promise<void> {
         if (!readFileSync(join(deltaDst('r', run), 'f.bin')).equals(next)) throw new Error('delta result differs');
       }
       line('delta 256 MiB wire', d.ours.wire / 1e6, d.theirs.wire / 1e6, 'MB', 'lower', '<= 1.1');
-      line('delta 256 MiB time', d.ours.seconds, d.theirs.seconds, 's', 'lower', '<= 0.7');
+      line('delta 256 MiB time', d.ours.seconds, d.theirs.seconds, 's', 'lower', '<= 0.7', d.runs);
       rmSync(src, { recursive: true });
       for (const tool of ['r', 's']) for (const run of [0, 1]) rmSync(deltaDst(tool, run), { recursive: true });
 
@@ -121,7 +122,7 @@ export async function run(): Promise<void> {
         (run) => realize(sshd, many, join(dir, `many-r${run}`)),
         (run) => rsync(sshd, many, join(dir, `many-s${run}`)),
       );
-      line('10,000 small files time', m.ours.seconds, m.theirs.seconds, 's', 'lower', '<= 1.0');
+      line('10,000 small files time', m.ours.seconds, m.theirs.seconds, 's', 'lower', '<= 1.0', m.runs);
       for (const d of ['many', 'many-r0', 'many-r1', 'many-s0', 'many-s1']) rmSync(join(dir, d), { recursive: true });
 
       // 4. Peak RSS moving a 10 GiB sparse file (client and the far realize-serve).
