@@ -46,12 +46,21 @@ async function rsync(sshd: Sshd, src: string, dst: string): Promise<Timed & { wi
 /**
  * Best of two runs of each, in the order realize, rsync, rsync, realize, so
  * neither always runs on the caches and disk state the other left. Each run
- * writes its own destination (`dst(tool, run)`), prepared beforehand, so no
- * deletion happens between timed runs.
+ * writes its own destination, prepared beforehand: no run's output is
+ * deleted between timed runs.
  */
-async function bestOfBoth<T extends Timed>(ours: (run: number) => Promise<T>, theirs: (run: number) => Promise<T>): Promise<{ ours: T; theirs: T; runs: string }> {
-  // Each run starts with nothing dirty in the page cache: neither pays for the write-back of what ran before it.
-  const clean = <R>(f: () => Promise<R>) => exec('sync', []).then(f);
+async function bestOfBoth<T extends Timed>(scratch: string, ours: (run: number) => Promise<T>, theirs: (run: number) => Promise<T>): Promise<{ ours: T; theirs: T; runs: string }> {
+  const clean = async <R>(f: () => Promise<R>) => {
+    // This machine is a VM whose never-touched (or handed back) memory is slow
+    // to fault in the first time: writing 1 GiB then cost anything from 2 to 4
+    // s for rsync alike. Writing and deleting a scratch file first gives every
+    // run recently used memory for its page cache.
+    await exec('dd', ['if=/dev/zero', `of=${scratch}`, 'bs=16M', 'count=96', 'status=none']);
+    rmSync(scratch);
+    // And nothing dirty: neither pays for the write-back of what ran before it.
+    await exec('sync', []);
+    return f();
+  };
   const o1 = await clean(() => ours(0));
   const t1 = await clean(() => theirs(0));
   const t2 = await clean(() => theirs(1));
@@ -76,6 +85,7 @@ export async function run(): Promise<void> {
       mkdirSync(fresh);
       await writeRandomFile(join(fresh, 'big.bin'), GIB);
       const f = await bestOfBoth(
+        join(dir, 'scratch'),
         (run) => realize(sshd, fresh, join(dir, `fresh-r${run}`)),
         (run) => rsync(sshd, fresh, join(dir, `fresh-s${run}`)),
       );
@@ -98,6 +108,7 @@ export async function run(): Promise<void> {
       }
       await exec('sync', []);
       const d = await bestOfBoth(
+        join(dir, 'scratch'),
         (run) => realize(sshd, src, deltaDst('r', run)),
         (run) => rsync(sshd, src, deltaDst('s', run)),
       );
@@ -119,6 +130,7 @@ export async function run(): Promise<void> {
       }
       await exec('sync', []);
       const m = await bestOfBoth(
+        join(dir, 'scratch'),
         (run) => realize(sshd, many, join(dir, `many-r${run}`)),
         (run) => rsync(sshd, many, join(dir, `many-s${run}`)),
       );
