@@ -101,8 +101,12 @@ export interface FileService {
    * once a `flush` that starts after it returns.
    */
   putMany(arena: string, files: WholePut[]): Promise<(FileIdentity | RealizeError)[]>;
-  /** Makes every file finished or put in the arena so far durable: one barrier for a batch of files. */
-  flush(arena: string): Promise<void>;
+  /**
+   * Makes `paths`, finished or put before this call, durable, with
+   * everything else written to the file systems holding them and the
+   * arena's own: one barrier for a batch of files.
+   */
+  flush(arena: string, paths: ArenaPath[]): Promise<void>;
   /** Root and block hashes of the whole file. */
   hash(arena: string, path: ArenaPath, form: FileForm): Promise<FileHashes>;
   /** Block hashes of blocks [first, first + count) of the file. */

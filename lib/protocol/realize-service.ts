@@ -101,7 +101,7 @@ export function realizeMethods(files: FileService, granted: ReadonlySet<string>,
       };
     },
     async flush(a) {
-      await files.flush(arena(a));
+      await files.flush(arena(a), list(a.paths, 'paths').map((p) => parsePath(str(p, 'path'))));
       return {};
     },
     async hash(a) {
@@ -273,8 +273,8 @@ export class RemoteFiles implements FileService {
     });
   }
 
-  async flush(arena: string): Promise<void> {
-    await this.session.call('flush', { arena });
+  async flush(arena: string, paths: ArenaPath[]): Promise<void> {
+    await this.session.call('flush', { arena, paths });
   }
 
   async hash(arena: string, path: ArenaPath, form: FileForm): Promise<FileHashes> {

@@ -126,8 +126,16 @@ export class RealStore implements FileService {
     return out;
   }
 
-  async flush(arena: string): Promise<void> {
-    await syncFs(await this.root(arena));
+  async flush(arena: string, paths: ArenaPath[]): Promise<void> {
+    const root = await this.root(arena);
+    // One syncfs per file system: an arena may span mount points.
+    const dirs = new Set((await this.#dirsOf(arena, paths, false)).filter((d): d is string => typeof d === 'string'));
+    const byDevice = new Map<number, string>([[(await fs.stat(root)).dev, root]]);
+    for (const dir of dirs) {
+      const st = await fs.stat(dir).catch(() => undefined);
+      if (st && !byDevice.has(st.dev)) byDevice.set(st.dev, dir);
+    }
+    await Promise.all([...byDevice.values()].map((dir) => syncFs(dir)));
   }
 
   async hash(arena: string, path: ArenaPath, form: FileForm): Promise<FileHashes> {

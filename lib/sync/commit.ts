@@ -13,29 +13,32 @@ export interface CommitOptions {
   parallel: number;
 }
 
-interface Waiter {
+interface Waiter<K> {
+  key: K;
   after: () => Promise<void>;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
 
-export class Committer {
-  readonly #flush: () => Promise<void>;
+/** Commits items named by keys of type K (the paths a flush must cover). */
+export class Committer<K> {
+  readonly #flush: (keys: K[]) => Promise<void>;
   readonly #opts: CommitOptions;
-  #waiting: Waiter[] = [];
+  #waiting: Waiter<K>[] = [];
   #timer: NodeJS.Timeout | undefined;
   /** The batches started so far, one after another. */
   #running: Promise<void> = Promise.resolve();
 
-  constructor(flush: () => Promise<void>, opts: CommitOptions) {
+  /** `flush` makes the given items, and everything finished before the call, durable. */
+  constructor(flush: (keys: K[]) => Promise<void>, opts: CommitOptions) {
     this.#flush = flush;
     this.#opts = opts;
   }
 
-  /** Runs `after` (a source's deletion) once everything finished before this call is durable; settles as it does. */
-  commit(after: () => Promise<void>): Promise<void> {
+  /** Runs `after` (a source's deletion) once `key`, finished before this call, is durable; settles as it does. */
+  commit(key: K, after: () => Promise<void>): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.#waiting.push({ after, resolve, reject });
+      this.#waiting.push({ key, after, resolve, reject });
       if (this.#waiting.length >= this.#opts.batch) this.#start();
       else this.#timer ??= setTimeout(() => this.#start(), this.#opts.delayMs);
     });
@@ -54,7 +57,7 @@ export class Committer {
     this.#waiting = [];
     this.#running = this.#running.then(async () => {
       try {
-        await this.#flush();
+        await this.#flush(batch.map((w) => w.key));
       } catch (err) {
         for (const w of batch) w.reject(err);
         return;

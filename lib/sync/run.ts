@@ -199,7 +199,7 @@ async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[]
   const limit = new Limit(RANGES_IN_FLIGHT);
   const smallLimit = new Limit(SMALL_RANGES_IN_FLIGHT);
   // A copy leaves flushing to the kernel, as cp and rsync do; a move makes DST durable before any deletion.
-  const committer = opts.copy || !dst ? undefined : new Committer(() => dst.files.flush(dst.arena), { batch: COMMIT_BATCH, delayMs: COMMIT_DELAY_MS, parallel: DELETES_IN_FLIGHT });
+  const committer = opts.copy || !dst ? undefined : new Committer<ArenaPath>((paths) => dst.files.flush(dst.arena, paths), { batch: COMMIT_BATCH, delayMs: COMMIT_DELAY_MS, parallel: DELETES_IN_FLIGHT });
   const commits: Promise<void>[] = [];
   const total = jobs.reduce((n, j) => n + j.entry.size, 0);
   let bytesDone = 0;
@@ -240,7 +240,7 @@ async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[]
         const action: FileAction = !outcome.changed ? 'unchanged' : opts.copy ? 'copied' : 'moved';
         if (!committer) return finished(outcome.hash, action);
         // The slot is free again while the file waits for its batch's flush.
-        commits.push(committer.commit(() => deleteSource(srcSide, job, outcome.source)).then(() => finished(outcome.hash, action), file.failed));
+        commits.push(committer.commit(job.dst, () => deleteSource(srcSide, job, outcome.source)).then(() => finished(outcome.hash, action), file.failed));
       },
       failed(err: unknown) {
         const e = toRealizeError(err);

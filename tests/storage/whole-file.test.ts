@@ -63,7 +63,7 @@ test('put then fetch: the bytes, the b3sum root and the exact mtime make the rou
   assert.equal(got.root, hash);
   assert.deepEqual(got.blocks, [hash]);
   assert.deepEqual({ size: got.size, mtime: got.mtime, ino: got.ino }, id);
-  await store.flush('a');
+  await store.flush('a', [parsePath('deep/er/f.txt'), parsePath('not/there')]);
 });
 
 test('put refuses data that does not match its root, and never replaces a final file', async () => {
@@ -116,8 +116,8 @@ test('through the protocol: fetch and put validated, limits enforced, errors kee
     const fetched = await remote.fetchMany('a', [parsePath('j/1'), parsePath('nope'), parsePath('k/3')], 1 << 10);
     assert.ok(fetched[1] instanceof RealizeError && fetched[1].code === 'not_found');
     assert.deepEqual(fetched.map((f) => (f instanceof RealizeError ? f.code : f.data.toString())), ['over the wire', 'not_found', 'over the wire']);
-    await rejects(remote.flush('b'), 'auth', /not granted/);
-    await remote.flush('a');
+    await rejects(remote.flush('b', []), 'auth', /not granted/);
+    await remote.flush('a', [parsePath('g/h')]);
   } finally {
     client.close();
     server.close();
