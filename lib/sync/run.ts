@@ -40,11 +40,11 @@ export interface SyncOptions {
 export type SyncStatus = 'ok' | 'failed' | 'timeout' | 'interrupted';
 
 export const BACKOFF_MS = [5, 15, 30, 60, 120, 300].map((s) => s * 1000);
-/** Ranges in flight across all files: bounds memory whatever the file sizes. */
+/** Ranges and batches of small files in flight across all files: bounds memory whatever the file sizes. */
 const RANGES_IN_FLIGHT = 4;
-/** Small ranges (≤ SMALL_RANGE, 256 KiB) in flight besides: at most 16 MiB more, and small files move at --parallel. */
+/** Small ranges (≤ SMALL_RANGE, 256 KiB: small files DST already holds, tails of larger ones) in flight besides: at most 16 MiB more. */
 const SMALL_RANGES_IN_FLIGHT = 64;
-/** A move flushes DST (one syncfs) and deletes sources every this many files or this many ms, whichever comes first. */
+/** A move flushes DST (a syncfs) and deletes sources every this many files or this many ms, whichever comes first. */
 const COMMIT_BATCH = 1000;
 const COMMIT_DELAY_MS = 1000;
 const DELETES_IN_FLIGHT = 16;
