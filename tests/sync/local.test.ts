@@ -189,6 +189,35 @@ test('a full destination disk: exit 1 with "no space", every unverified source b
   }
 });
 
+test('small files onto a full disk: each that does not fit fails alone, its source kept, no partial left', { skip: process.getuid?.() !== 0 && 'needs root to mount a tmpfs' }, async () => {
+  const dir = tempDir();
+  const src = join(dir, 'src');
+  const files: Record<string, number> = {};
+  for (let i = 0; i < 60; i++) files[`d${i % 3}/f${i}`] = 100_000;
+  makeTree(src, files);
+  const before = b3sums(src);
+  const small = join(dir, 'small');
+  mkdirSync(small);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', small]);
+  try {
+    const r = await syncJson([src, small]);
+    assert.equal(r.status, 1);
+    const errors = r.events.filter((e) => e.event === 'file_error');
+    const moved = new Set(r.events.filter((e) => e.event === 'file_done').map((e) => e.path as string));
+    assert.ok(errors.length > 0 && moved.size > 0, JSON.stringify(r.summary));
+    assert.equal(errors.length + moved.size, 60);
+    for (const e of errors) assert.match(String(e.error), /no space/i);
+    const after = b3sums(small);
+    for (const [path, sum] of before) {
+      if (moved.has(path)) assert.equal(after.get(path), sum);
+      else assert.equal(b3sums(src).get(path), sum, `${path} kept at the source`);
+    }
+    assert.deepEqual(listFiles(small).filter((f) => f.includes('.part')), []);
+  } finally {
+    execFileSync('umount', [small]);
+  }
+});
+
 test('bad arguments: one line, exit 1', async () => {
   const dir = tempDir();
   let r = await runBin('realize-sync', [join(dir, 'missing'), join(dir, 'dst')]);

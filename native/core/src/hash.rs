@@ -188,7 +188,10 @@ pub fn hash_data_blocks(
             BlockRangeError(format!("block {first} is beyond a file of {size} bytes"))
         })?;
     let end = start + data.len() as u64;
-    if end > size || (end % BLOCK_SIZE != 0 && end != size) || (data.is_empty() && size > 0) {
+    if end > size
+        || (!end.is_multiple_of(BLOCK_SIZE) && end != size)
+        || (data.is_empty() && size > 0)
+    {
         return Err(BlockRangeError(format!(
             "{} bytes at block {first} are not whole blocks of a file of {size} bytes",
             data.len()

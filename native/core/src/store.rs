@@ -192,24 +192,47 @@ pub fn put_file(
         return Err(io_err("create", &part_path)(io::Error::last_os_error()));
     }
     // SAFETY: fd was just opened and is owned by nobody else.
-    let mut file = unsafe { File::from_raw_fd(fd) };
+    let file = unsafe { File::from_raw_fd(fd) };
     let meta = file.metadata().map_err(io_err("stat", &part_path))?;
     if !meta.is_file() {
         return Err(io_err("write", &part_path)(io::Error::other(
             "not a regular file",
         )));
     }
-    file.write_all(data).map_err(io_err("write", &part_path))?;
-    set_mtime(&file, mtime_ms).map_err(io_err("set the mtime of", &part_path))?;
-    let stamp = Stamp::of(&file.metadata().map_err(io_err("stat", &part_path))?);
+    let put = write_then_rename(
+        file, &dir_file, &part, &fin, data, mtime_ms, &part_path, final_name,
+    );
+    if put.is_err() {
+        // A small file is cheaper to send again than to resume: leave no
+        // partial behind (on a full disk least of all).
+        // SAFETY: a valid directory fd and a NUL-terminated name.
+        unsafe { libc::unlinkat(dir_file.as_raw_fd(), part.as_ptr(), 0) };
+    }
+    put
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_then_rename(
+    mut file: File,
+    dir: &File,
+    part: &CString,
+    fin: &CString,
+    data: &[u8],
+    mtime_ms: f64,
+    part_path: &Path,
+    final_name: &str,
+) -> Result<Stamp, StoreError> {
+    file.write_all(data).map_err(io_err("write", part_path))?;
+    set_mtime(&file, mtime_ms).map_err(io_err("set the mtime of", part_path))?;
+    let stamp = Stamp::of(&file.metadata().map_err(io_err("stat", part_path))?);
     drop(file);
-    rename_no_replace(&dir_file, &part, &fin).map_err(|e| {
+    rename_no_replace(dir, part, fin).map_err(|e| {
         if e.raw_os_error() == Some(libc::EEXIST) {
             StoreError::Exists {
                 name: final_name.to_owned(),
             }
         } else {
-            io_err("rename", &part_path)(e)
+            io_err("rename", part_path)(e)
         }
     })?;
     Ok(stamp)
@@ -379,6 +402,10 @@ mod tests {
         let e = put_file(dir.path(), ".a.part", "a", b"data", 0.0, &root).unwrap_err();
         assert!(e.to_string().contains("appeared at the destination"), "{e}");
         assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), b"newer");
+        assert!(
+            !dir.path().join(".a.part").exists(),
+            "no partial left behind"
+        );
     }
 
     #[test]
