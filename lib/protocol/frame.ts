@@ -136,7 +136,13 @@ export class FrameDecoder {
 
   #peek(n: number): Buffer {
     if (this.#chunks[0]!.length >= n) return this.#chunks[0]!.subarray(0, n);
-    return Buffer.concat(this.#chunks).subarray(0, n);
+    const pieces: Buffer[] = [];
+    for (let have = 0; have < n && pieces.length < this.#chunks.length; ) {
+      const c = this.#chunks[pieces.length]!;
+      pieces.push(c);
+      have += c.length;
+    }
+    return Buffer.concat(pieces).subarray(0, n);
   }
 
   /** The next `n` buffered bytes as the pieces they arrived in (no copy). */
@@ -159,21 +165,10 @@ export class FrameDecoder {
     return out;
   }
 
+  /** The next `n` buffered bytes as one buffer: copied only when they span pieces, and then only those `n` bytes. */
   #take(n: number): Buffer {
-    if (n === 0) return Buffer.alloc(0);
-    let out: Buffer;
-    const first = this.#chunks[0]!;
-    if (first.length >= n) {
-      out = first.subarray(0, n);
-      if (first.length === n) this.#chunks.shift();
-      else this.#chunks[0] = first.subarray(n);
-    } else {
-      const all = Buffer.concat(this.#chunks, this.#buffered);
-      out = all.subarray(0, n);
-      this.#chunks = all.length > n ? [all.subarray(n)] : [];
-    }
-    this.#buffered -= n;
-    return out;
+    const pieces = this.#takeChunks(n);
+    return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, n);
   }
 }
 
