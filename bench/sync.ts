@@ -80,12 +80,13 @@ export async function run(): Promise<void> {
     const sshd = await startSshd(join(dir, 'sshd'));
     try {
       console.log('realize-sync vs rsync -a -e ssh (same sshd, aes128-gcm):');
+      const scratch = join(dir, 'scratch');
       // 1. A fresh 1 GiB file.
       const fresh = join(dir, 'fresh');
       mkdirSync(fresh);
       await writeRandomFile(join(fresh, 'big.bin'), GIB);
       const f = await bestOfBoth(
-        join(dir, 'scratch'),
+        scratch,
         (run) => realize(sshd, fresh, join(dir, `fresh-r${run}`)),
         (run) => rsync(sshd, fresh, join(dir, `fresh-s${run}`)),
       );
@@ -108,7 +109,7 @@ export async function run(): Promise<void> {
       }
       await exec('sync', []);
       const d = await bestOfBoth(
-        join(dir, 'scratch'),
+        scratch,
         (run) => realize(sshd, src, deltaDst('r', run)),
         (run) => rsync(sshd, src, deltaDst('s', run)),
       );
@@ -130,7 +131,7 @@ export async function run(): Promise<void> {
       }
       await exec('sync', []);
       const m = await bestOfBoth(
-        join(dir, 'scratch'),
+        scratch,
         (run) => realize(sshd, many, join(dir, `many-r${run}`)),
         (run) => rsync(sshd, many, join(dir, `many-s${run}`)),
       );

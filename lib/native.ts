@@ -36,6 +36,11 @@ function fromNative(err: unknown): RealizeError {
   return new RealizeError(code, message, { cause: err });
 }
 
+/** The failure of one item of a batch call, classified like any of the addon's errors. */
+function itemError(message: string | undefined): RealizeError {
+  return fromNative(new Error(message ?? 'unknown error'));
+}
+
 function sync<T>(f: () => T): T {
   try {
     return f();
@@ -191,18 +196,17 @@ export interface FetchedFile extends FileStamp {
  * (it grew since it was listed).
  */
 export async function fetchFiles(paths: string[], maxSize: number): Promise<(FetchedFile | RealizeError)[]> {
-  const out = await later(() => native.fetchFiles(paths, maxSize));
-  return out.map((o) => o.file ?? fromNative(new Error(o.error ?? 'unknown error')));
+  return (await later(() => native.fetchFiles(paths, maxSize))).map((o) => o.file ?? itemError(o.error));
 }
 
-/** One file for `putFiles`: its bytes are `data[offset, offset + length)` of the batch. */
+/** One file for `putFiles`. */
 export interface PutFile {
   /** The checked directory that will hold it. */
   dir: string;
   partName: string;
   finalName: string;
-  offset: number;
-  length: number;
+  /** Its bytes, used where they are (not copied). */
+  data: Buffer;
   /** Milliseconds since the epoch. */
   mtime: number;
   root: string;
@@ -214,9 +218,8 @@ export interface PutFile {
  * its partial name, sets its mtime and renames it to its final name, which
  * must not exist ('conflict' if one appeared). Not durable until `syncFs`.
  */
-export async function putFiles(data: Buffer, files: PutFile[]): Promise<(FileStamp | RealizeError)[]> {
-  const out = await later(() => native.putFiles(data, files));
-  return out.map((o) => o.stamp ?? fromNative(new Error(o.error ?? 'unknown error')));
+export async function putFiles(files: PutFile[]): Promise<(FileStamp | RealizeError)[]> {
+  return (await later(() => native.putFiles(files))).map((o) => o.stamp ?? itemError(o.error));
 }
 
 /** One entry of a directory, as `scanDir` lists it. */

@@ -95,3 +95,16 @@ export function errnoText(err: unknown): string {
   if (typeof code === 'string' && code in ERRNO_TEXT) return ERRNO_TEXT[code]!;
   return firstLine(err instanceof Error ? err.message : String(err));
 }
+
+/**
+ * Batches where each item may fail alone: runs `batch` on the items that
+ * have not failed yet and puts its results back in their places, so the
+ * result has one entry per item, in order.
+ */
+export async function batchUnlessFailed<T, R>(items: readonly (T | RealizeError)[], batch: (ok: T[]) => Promise<readonly (R | RealizeError)[]>): Promise<(R | RealizeError)[]> {
+  const ok = items.flatMap((item, i) => (item instanceof RealizeError ? [] : [i]));
+  const got = ok.length === 0 ? [] : await batch(ok.map((i) => items[i] as T));
+  const out = items.map((item) => item as RealizeError | R);
+  ok.forEach((i, k) => (out[i] = got[k]!));
+  return out;
+}

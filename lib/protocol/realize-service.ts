@@ -5,7 +5,7 @@ import { RealizeError } from '../model/errors.js';
 import { parsePath, type ArenaPath } from '../model/path.js';
 import { checkRange } from '../model/range.js';
 import type { FileForm, FileHashes, FileIdentity, FileService, Listing, ListOptions, WholeFile, WholePut } from '../model/service.js';
-import { handlerOf, remoteError, type Handler, type MethodTable, type Reply, type Session } from './session.js';
+import { errorToWire, handlerOf, remoteError, type Handler, type MethodTable, type Reply, type Session } from './session.js';
 
 /** Most block hashes one request may carry (a range of 32 MiB has 32). */
 const MAX_BLOCKS_PER_CALL = 4096;
@@ -71,7 +71,7 @@ export function realizeMethods(files: FileService, granted: ReadonlySet<string>,
       const got = await files.fetchMany(arena(a), paths, max);
       const data: Buffer[] = [];
       const items = got.map((f) => {
-        if (f instanceof RealizeError) return { error: { code: f.code, message: f.message } };
+        if (f instanceof RealizeError) return { error: errorToWire(f) };
         const { data: bytes, ...hashes } = f;
         data.push(bytes);
         return hashes;
@@ -94,7 +94,7 @@ export function realizeMethods(files: FileService, granted: ReadonlySet<string>,
       const got = await files.putMany(ar, puts);
       return {
         result: got.map((r, i) => {
-          if (r instanceof RealizeError) return { error: { code: r.code, message: r.message } };
+          if (r instanceof RealizeError) return { error: errorToWire(r) };
           onChange?.({ method: 'finish', arena: ar, path: puts[i]!.path, size: r.size, root: puts[i]!.root });
           return r;
         }),

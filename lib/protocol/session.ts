@@ -226,7 +226,7 @@ export class Session extends EventEmitter {
       (reply) => this.#answer(id, controller, encodeFrame(Kind.Response, id, reply.result ?? null, reply.bulk)),
       (err) => {
         const e = toRealizeError(err);
-        this.#answer(id, controller, encodeFrame(Kind.Error, id, { code: e.code, message: e.message }));
+        this.#answer(id, controller, encodeFrame(Kind.Error, id, errorToWire(e)));
       },
     );
   }
@@ -274,6 +274,11 @@ export class Session extends EventEmitter {
     else this.#stream.end();
     this.emit('close', err ?? undefined);
   }
+}
+
+/** An error as it crosses the wire: its code and message. */
+export function errorToWire(e: RealizeError): { code: string; message: string } {
+  return { code: e.code, message: e.message };
 }
 
 /** An error as the other side sent it ({ code, message }), checked. */

@@ -5,7 +5,7 @@
 // by file: `flush` is one barrier (syncfs) for every file finished before it.
 import { promises as fs, type Stats } from 'node:fs';
 import { basename, join } from 'node:path';
-import { RealizeError, toRealizeError } from '../model/errors.js';
+import { RealizeError, batchUnlessFailed, toRealizeError } from '../model/errors.js';
 import { partialPath, segments, type ArenaPath } from '../model/path.js';
 import type { FileForm, FileHashes, FileIdentity, FileService, Listing, ListOptions, WholeFile, WholePut } from '../model/service.js';
 import { applyDelta, diff, fetchFiles, hashBlocks, hashFile, putFiles, signature, startWriteback, syncFs } from '../native.js';
@@ -103,27 +103,16 @@ export class RealStore implements FileService {
 
   async fetchMany(arena: string, paths: ArenaPath[], maxSize: number): Promise<(WholeFile | RealizeError)[]> {
     const dirs = await this.#dirsOf(arena, paths, false);
-    const ok = paths.flatMap((_, i) => (typeof dirs[i] === 'string' ? [i] : []));
-    const got = await fetchFiles(ok.map((i) => join(dirs[i] as string, finalName(paths[i]!))), maxSize);
-    const out: (WholeFile | RealizeError)[] = dirs.map((d) => d as RealizeError);
-    ok.forEach((i, k) => (out[i] = got[k]!));
-    return out;
+    const files = dirs.map((d, i) => (d instanceof RealizeError ? d : join(d, finalName(paths[i]!))));
+    return batchUnlessFailed(files, (ok) => fetchFiles(ok, maxSize));
   }
 
   async putMany(arena: string, files: WholePut[]): Promise<(FileIdentity | RealizeError)[]> {
     const dirs = await this.#dirsOf(arena, files.map((f) => f.path), true);
-    const ok = files.flatMap((_, i) => (typeof dirs[i] === 'string' ? [i] : []));
-    let offset = 0;
-    const specs = ok.map((i) => {
-      const f = files[i]!;
-      const spec = { dir: dirs[i] as string, partName: partialName(f.path), finalName: finalName(f.path), offset, length: f.data.length, mtime: f.mtime, root: f.root };
-      offset += f.data.length;
-      return spec;
-    });
-    const got = await putFiles(Buffer.concat(ok.map((i) => files[i]!.data)), specs);
-    const out: (FileIdentity | RealizeError)[] = dirs.map((d) => d as RealizeError);
-    ok.forEach((i, k) => (out[i] = got[k]!));
-    return out;
+    const placed = dirs.map((d, i) => (d instanceof RealizeError ? d : { dir: d, file: files[i]! }));
+    return batchUnlessFailed(placed, (ok) =>
+      putFiles(ok.map(({ dir, file: f }) => ({ dir, partName: partialName(f.path), finalName: finalName(f.path), data: f.data, mtime: f.mtime, root: f.root }))),
+    );
   }
 
   async flush(arena: string, paths: ArenaPath[]): Promise<void> {

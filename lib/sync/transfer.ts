@@ -3,10 +3,10 @@
 // patched with rolling-hash deltas, the partial verified against SRC's BLAKE3
 // root and made final. deleteSource ends a move, once DST is durable, only if
 // the source is still the file that was hashed.
-import { RealizeError } from '../model/errors.js';
+import { RealizeError, batchUnlessFailed } from '../model/errors.js';
 import type { ArenaPath } from '../model/path.js';
 import { ByteRange, splitRanges } from '../model/range.js';
-import type { FileEntry, FileHashes, FileIdentity, FileService, WholeFile } from '../model/service.js';
+import type { FileEntry, FileHashes, FileIdentity, FileService } from '../model/service.js';
 import { BLOCK_SIZE, hashDataBlocks, rootFromBlocks } from '../native.js';
 import type { Limit } from './limit.js';
 
@@ -122,17 +122,15 @@ export async function transferSmall(src: Side, dst: Side, jobs: FileJob[], opts:
   return opts.limit.run(async () => {
     opts.signal.throwIfAborted();
     const fetched = await src.files.fetchMany(src.arena, jobs.map((j) => j.src), SMALL_FILE);
-    const ok = jobs.flatMap((_, i) => (fetched[i] instanceof RealizeError ? [] : [i]));
-    const whole = (i: number) => fetched[i] as WholeFile;
     opts.signal.throwIfAborted();
-    const put = ok.length === 0 ? [] : await dst.files.putMany(dst.arena, ok.map((i) => ({ path: jobs[i]!.dst, data: whole(i).data, mtime: whole(i).mtime, root: whole(i).root })));
-    const out: (Outcome | RealizeError)[] = fetched.map((f) => f as RealizeError);
-    ok.forEach((i, k) => {
-      const r = put[k]!;
-      const f = whole(i);
-      out[i] = r instanceof RealizeError ? r : { changed: true, hash: f.root, source: { size: f.size, mtime: f.mtime, ino: f.ino } };
+    const withDst = fetched.map((f, i) => (f instanceof RealizeError ? f : { f, dst: jobs[i]!.dst }));
+    return batchUnlessFailed(withDst, async (ok) => {
+      const put = await dst.files.putMany(dst.arena, ok.map(({ f, dst: path }) => ({ path, data: f.data, mtime: f.mtime, root: f.root })));
+      return put.map((r, k): Outcome | RealizeError => {
+        const { f } = ok[k]!;
+        return r instanceof RealizeError ? r : { changed: true, hash: f.root, source: { size: f.size, mtime: f.mtime, ino: f.ino } };
+      });
     });
-    return out;
   });
 }
 

@@ -97,14 +97,13 @@ pub fn fetch_files(paths: Vec<String>, max_size: f64) -> Result<AsyncTask<FetchF
     }))
 }
 
-/// One file to put: its place, its bytes as a slice of the batch's data, its mtime and root.
+/// One file to put: its place, its bytes, its mtime and root.
 #[napi(object)]
 pub struct PutFile {
     pub dir: String,
     pub part_name: String,
     pub final_name: String,
-    pub offset: f64,
-    pub length: f64,
+    pub data: Buffer,
     pub mtime: f64,
     pub root: String,
 }
@@ -120,31 +119,26 @@ struct PutSpec {
     dir: PathBuf,
     part_name: String,
     final_name: String,
-    start: usize,
-    end: usize,
+    data: Buffer,
     mtime: f64,
     root: core::ChainingValue,
 }
 
-pub struct PutFilesTask {
-    data: Buffer,
-    files: Vec<PutSpec>,
-}
+pub struct PutFilesTask(Vec<PutSpec>);
 
 impl Task for PutFilesTask {
     type Output = Vec<std::result::Result<core::Stamp, core::StoreError>>;
     type JsValue = Vec<PutOutcome>;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        let data: &[u8] = &self.data;
         let requests: Vec<core::PutRequest<'_>> = self
-            .files
+            .0
             .iter()
             .map(|f| core::PutRequest {
                 dir: &f.dir,
                 part_name: &f.part_name,
                 final_name: &f.final_name,
-                data: &data[f.start..f.end],
+                data: &f.data,
                 mtime_ms: f.mtime,
                 root: f.root,
             })
@@ -169,32 +163,23 @@ impl Task for PutFilesTask {
     }
 }
 
-/// Writes each file of `files` (its bytes a slice of `data`) through its partial name, checked against its root, with its mtime in ms.
+/// Writes each file of `files` through its partial name, checked against its root, with its mtime in ms.
+/// The bytes are used where they are, never copied.
 #[napi(ts_return_type = "Promise<PutOutcome[]>")]
-pub fn put_files(data: Buffer, files: Vec<PutFile>) -> Result<AsyncTask<PutFilesTask>> {
+pub fn put_files(files: Vec<PutFile>) -> Result<AsyncTask<PutFilesTask>> {
     let mut specs = Vec::with_capacity(files.len());
     for f in files {
-        let start = offset("offset", f.offset)? as usize;
-        let end = start.saturating_add(offset("length", f.length)? as usize);
-        if end > data.len() {
-            return Err(invalid(format!(
-                "{}: bytes {start}..{end} are beyond the batch's {} bytes",
-                f.final_name,
-                data.len()
-            )));
-        }
         let root = core::from_hex(&f.root, 0).map_err(|_| invalid("root is not 64 hex digits"))?;
         specs.push(PutSpec {
             dir: f.dir.into(),
             part_name: f.part_name,
             final_name: f.final_name,
-            start,
-            end,
+            data: f.data,
             mtime: f.mtime,
             root,
         });
     }
-    Ok(AsyncTask::new(PutFilesTask { data, files: specs }))
+    Ok(AsyncTask::new(PutFilesTask(specs)))
 }
 
 pub struct SyncFsTask(PathBuf);
