@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BLOCK_SIZE, applyDelta, diff, hashFile, signature } from '../lib/native.js';
+import { BLOCK_SIZE, applyDeltaTo, diff, hashFile, signature } from '../lib/native.js';
 import { exec, mb, seeded, withTempDir } from './util.js';
 
 const MIB = 1 << 20;
@@ -58,20 +58,19 @@ async function ours(basePath: string, newPath: string, outPath: string): Promise
       for (let b = first; same && b < first + perRange && b < newHash.blocks.length; b++) {
         same = newHash.blocks[b] === oldHash.blocks[b];
       }
-      let bytes: Buffer;
       if (same) {
-        bytes = Buffer.alloc(len);
+        const bytes = Buffer.alloc(len);
         await base.read(bytes, 0, len, off);
+        await out.write(bytes, 0, len, off);
       } else {
         const from = Math.max(0, off - MARGIN);
         const sig = await signature(basePath, from, off + len + MARGIN - from);
         const delta = await diff(newPath, off, len, sig);
-        bytes = await applyDelta(basePath, delta, RANGE);
+        await applyDeltaTo(basePath, delta, RANGE, { firstBlock: first, fileSize: newHash.size, blocks: newHash.blocks.slice(first, first + perRange) }, out.fd, off);
         wire.signatures += sig.length;
         wire.deltas += delta.length;
         wire.rangesRolled++;
       }
-      await out.write(bytes, 0, bytes.length, off);
     }
   } finally {
     await base.close();

@@ -93,14 +93,14 @@ export function hashBlocks(path: string, firstBlock: number, count: number): Pro
 }
 
 /**
- * Chaining values of the blocks in `data`, which starts at block
- * `firstBlock` of a file of `fileSize` bytes: the values `hashFile` lists for
- * them, computed from bytes in passing instead of reading the file again.
- * `data` must be whole blocks, the last ending at a block boundary or at
- * `fileSize`.
+ * Chaining values of the blocks in `data` (one buffer, or pieces in order),
+ * which starts at block `firstBlock` of a file of `fileSize` bytes: the
+ * values `hashFile` lists for them, computed from bytes in passing instead of
+ * reading the file again. `data` must be whole blocks, the last ending at a
+ * block boundary or at `fileSize`.
  */
-export function hashDataBlocks(data: Buffer, firstBlock: number, fileSize: number): Promise<string[]> {
-  return later(() => native.hashDataBlocks(data, firstBlock, fileSize));
+export function hashDataBlocks(data: Buffer | readonly Buffer[], firstBlock: number, fileSize: number): Promise<string[]> {
+  return later(() => native.hashDataBlocks(Buffer.isBuffer(data) ? [data] : [...data], firstBlock, fileSize));
 }
 
 /**
@@ -147,15 +147,25 @@ export function diff(path: string, offset: number, length: number, sig: Uint8Arr
   return later(() => native.diff(path, offset, length, sig));
 }
 
+/** The block values the output of a delta must have: it starts at block `firstBlock` of a file of `fileSize` bytes. */
+export interface ExpectedBlocks {
+  firstBlock: number;
+  fileSize: number;
+  /** Chaining values (hex), as hashFile lists them. */
+  blocks: string[];
+}
+
 /**
- * The new bytes a delta describes, reading the base window it names (the
- * signature's window) from `basePath`. Refuses, as a RealizeError, a
- * malformed delta ('protocol'), one producing more than `maxOutput` bytes
- * ('protocol'), and a result whose BLAKE3 differs from the one the delta
- * carries, e.g. because the base changed since its signature ('verify').
+ * Rebuilds the new bytes a delta describes, reading the base window it
+ * names (the signature's window) from `basePath`, and writes them at
+ * `outOffset` of the open file `outFd`. Refuses, as a RealizeError, before
+ * writing anything: a malformed delta ('protocol'), one producing more than
+ * `maxOutput` bytes ('protocol'), and a result whose block values differ
+ * from `expect`, e.g. because the base changed since its signature
+ * ('verify'). `outFd` must stay open until the promise settles.
  */
-export function applyDelta(basePath: string, delta: Uint8Array, maxOutput: number): Promise<Buffer> {
-  return later(() => native.applyDelta(basePath, delta, maxOutput));
+export function applyDeltaTo(basePath: string, delta: Uint8Array, maxOutput: number, expect: ExpectedBlocks, outFd: number, outOffset: number): Promise<void> {
+  return later(() => native.applyDeltaTo(basePath, delta, maxOutput, expect.firstBlock, expect.fileSize, expect.blocks, outFd, outOffset));
 }
 
 export interface DeltaInfo {
@@ -245,6 +255,15 @@ export function syncFs(dir: string): Promise<void> {
 /** Starts writing a range of an open file to disk without waiting, so a later barrier has little left to do. */
 export function startWriteback(fd: number, offset: number, length: number): Promise<void> {
   return later(() => native.startWriteback(fd, offset, length));
+}
+
+/**
+ * Takes an exclusive lock on the open file `fd` without waiting; false when
+ * another open of the file (another process, or another open here) holds
+ * one. The lock goes when the file is closed.
+ */
+export function tryLockExclusive(fd: number): boolean {
+  return sync(() => native.tryLockExclusive(fd));
 }
 
 // ---- sd_notify ----

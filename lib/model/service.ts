@@ -75,8 +75,12 @@ export interface FileService {
   /** Arenas this service exposes to its caller. */
   arenas(): string[];
   list(arena: string, opts?: ListOptions): Promise<Listing>;
-  /** Bytes of a range of the file (final form unless told). */
-  read(arena: string, path: ArenaPath, offset: number, length: number, form?: FileForm): Promise<Buffer>;
+  /**
+   * Bytes of a range of the file (final form unless told). A service reading
+   * its own disk reads into `into` (at least `length` bytes) when given one
+   * and returns a view of it; one across a network returns its own buffer.
+   */
+  read(arena: string, path: ArenaPath, offset: number, length: number, form?: FileForm, into?: Buffer): Promise<Buffer>;
   /** Writes `data` (one buffer, or pieces in order) into the partial file at `offset`, then sets its size to `fileSize`. */
   send(arena: string, path: ArenaPath, offset: number, fileSize: number, data: Buffer | readonly Buffer[]): Promise<void>;
   /** Copies a range of the final file into the partial (content that did not change), setting its size to `fileSize`. */
@@ -117,11 +121,12 @@ export interface FileService {
   diff(arena: string, path: ArenaPath, offset: number, length: number, signature: Buffer): Promise<Buffer>;
   /**
    * Applies a delta against the final file and writes the result at `offset`
-   * of the partial file. The delta carries the BLAKE3 of its output, checked
-   * before anything is written: a corrupt delta, or a base that changed since
-   * its signature, is RealizeError('verify').
+   * (a block boundary) of the partial file. `blocks` are the block values
+   * the result must have, from block offset / BLOCK_SIZE on (SRC's): checked
+   * before anything is written, so a corrupt delta, or a base that changed
+   * since its signature, is RealizeError('verify').
    */
-  applyDelta(arena: string, path: ArenaPath, offset: number, fileSize: number, delta: Buffer): Promise<void>;
+  applyDelta(arena: string, path: ArenaPath, offset: number, fileSize: number, delta: Buffer, blocks: string[]): Promise<void>;
   /** Removes final and partial forms; with `ifMatch`, only if the final file is still that version. Returns whether a final file was deleted. */
   delete(arena: string, path: ArenaPath, ifMatch?: FileIdentity): Promise<boolean>;
   /** Sets the partial file's size. */

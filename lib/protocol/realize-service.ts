@@ -124,7 +124,9 @@ export function realizeMethods(files: FileService, granted: ReadonlySet<string>,
     async applyDelta(a, bulk) {
       const fileSize = size(a.fileSize);
       const r = checkRange(a.offset, 0, fileSize);
-      await files.applyDelta(arena(a), path(a), r.start, fileSize, bulk.buffer());
+      const blocks = hashes(list(a.blocks, 'blocks'));
+      if (blocks.length > MAX_BLOCKS_PER_CALL) throw new RealizeError('path', `at most ${MAX_BLOCKS_PER_CALL} blocks per request`);
+      await files.applyDelta(arena(a), path(a), r.start, fileSize, bulk.buffer(), blocks);
       return {};
     },
     async delete(a) {
@@ -293,8 +295,8 @@ export class RemoteFiles implements FileService {
     return bulk(await this.session.call('diff', { arena, path, offset, length }, { bulk: signature }));
   }
 
-  async applyDelta(arena: string, path: ArenaPath, offset: number, fileSize: number, delta: Buffer): Promise<void> {
-    await this.session.call('applyDelta', { arena, path, offset, fileSize }, { bulk: delta });
+  async applyDelta(arena: string, path: ArenaPath, offset: number, fileSize: number, delta: Buffer, blocks: string[]): Promise<void> {
+    await this.session.call('applyDelta', { arena, path, offset, fileSize, blocks }, { bulk: delta });
   }
 
   async delete(arena: string, path: ArenaPath, ifMatch?: FileIdentity): Promise<boolean> {

@@ -8,15 +8,13 @@ import { basename, join } from 'node:path';
 import { RealizeError, batchUnlessFailed, toRealizeError } from '../model/errors.js';
 import { partialPath, segments, type ArenaPath } from '../model/path.js';
 import type { FileForm, FileHashes, FileIdentity, FileService, Listing, ListOptions, WholeFile, WholePut } from '../model/service.js';
-import { applyDelta, diff, fetchFiles, hashBlocks, hashFile, putFiles, signature, startWriteback, syncFs } from '../native.js';
+import { BLOCK_SIZE, applyDeltaTo, diff, fetchFiles, hashBlocks, hashFile, putFiles, signature, syncFs } from '../native.js';
 import { listArena } from './listing.js';
-import { READ, WRITE, checkArenaRoot, createExclusive, fdPath, openChecked, resolveParent, type OpenFile } from './resolve.js';
+import { closePartial, takePartial, withPartial } from './partials.js';
+import { READ, checkArenaRoot, fdPath, openChecked, resolveParent, type OpenFile } from './resolve.js';
 
 /** Largest delta output accepted for one range: the caller's ranges are a few MiB. */
 const MAX_DELTA_OUTPUT = 64 << 20;
-
-/** Writes at least this large start their write-back at once (see send). */
-const EARLY_WRITEBACK = 1 << 20;
 
 export class RealStore implements FileService {
   readonly #roots: Map<string, string>;
@@ -49,30 +47,13 @@ export class RealStore implements FileService {
     return listArena(await this.root(arena), opts);
   }
 
-  async read(arena: string, path: ArenaPath, offset: number, length: number, form: FileForm = 'final'): Promise<Buffer> {
-    return this.#reading(arena, path, form, ({ fh }) => readFully(fh, offset, length));
+  async read(arena: string, path: ArenaPath, offset: number, length: number, form: FileForm = 'final', into?: Buffer): Promise<Buffer> {
+    return this.#reading(arena, path, form, ({ fh }) => readFully(fh, offset, length, into));
   }
 
   async send(arena: string, path: ArenaPath, offset: number, fileSize: number, data: Buffer | readonly Buffer[]): Promise<void> {
-    const pieces = Buffer.isBuffer(data) ? [data] : data;
-    const length = pieces.reduce((n, c) => n + c.length, 0);
     const dir = await this.#dir(arena, path, true);
-    const part = join(dir, partialName(path));
-    // A fresh partial is made with O_EXCL (a new regular file, its size 0);
-    // an existing one is opened and checked like any other.
-    let fh = await createExclusive(part);
-    let had = 0;
-    if (!fh) ({ fh, stat: { size: had } } = await openChecked(part, partialPath(path), WRITE));
-    try {
-      await writeFully(fh, pieces, offset);
-      const size = length > 0 ? Math.max(had, offset + length) : had;
-      if (size !== fileSize) await fh.truncate(fileSize);
-      // Large ranges start for the disk as they arrive, overlapping the
-      // transfer, rather than all at once in the next flush.
-      if (length >= EARLY_WRITEBACK) await startWriteback(fh.fd, offset, length);
-    } finally {
-      await fh.close();
-    }
+    await withPartial(join(dir, partialName(path)), partialPath(path), (p) => p.write(offset, fileSize, Buffer.isBuffer(data) ? [data] : data));
   }
 
   async reuse(arena: string, path: ArenaPath, offset: number, length: number, fileSize: number): Promise<void> {
@@ -85,11 +66,14 @@ export class RealStore implements FileService {
     const dir = await this.#dir(arena, path);
     const part = join(dir, partialName(path));
     const final = join(dir, finalName(path));
-    const { fh } = await openChecked(part, partialPath(path), READ);
+    // The partial this process wrote knows the values of the blocks it
+    // wrote; one from elsewhere (an earlier run) is hashed whole.
+    const open = await takePartial(part);
+    const fh = open?.fh ?? (await openChecked(part, partialPath(path), READ)).fh;
     let identity: FileIdentity;
     try {
-      const got = await hashFile(fdPath(fh));
-      if (got.root !== root) throw new RealizeError('verify', `${path}: the partial file hashes to ${got.root}, not ${root}; kept as partial`);
+      const got = open ? await open.root() : (await hashFile(fdPath(fh))).root;
+      if (got !== root) throw new RealizeError('verify', `${path}: the partial file hashes to ${got}, not ${root}; kept as partial`);
       const seconds = mtime / 1000;
       await fh.utimes(seconds, seconds);
       const st = await fh.stat();
@@ -146,9 +130,15 @@ export class RealStore implements FileService {
     return this.#reading(arena, path, 'final', ({ fh }) => diff(fdPath(fh), offset, length, sig));
   }
 
-  async applyDelta(arena: string, path: ArenaPath, offset: number, fileSize: number, delta: Buffer): Promise<void> {
-    const data = await this.#reading(arena, path, 'final', ({ fh }) => applyDelta(fdPath(fh), delta, MAX_DELTA_OUTPUT));
-    await this.send(arena, path, offset, fileSize, data);
+  async applyDelta(arena: string, path: ArenaPath, offset: number, fileSize: number, delta: Buffer, blocks: string[]): Promise<void> {
+    if (offset % BLOCK_SIZE !== 0) throw new RealizeError('path', `${path}: a delta's output must start at a block boundary, not at ${offset}`);
+    const expect = { firstBlock: offset / BLOCK_SIZE, fileSize, blocks };
+    const length = Math.min(fileSize, offset + blocks.length * BLOCK_SIZE) - offset;
+    const dir = await this.#dir(arena, path, true);
+    // The result is checked against `blocks` before it is written: the partial records them as they are.
+    await withPartial(join(dir, partialName(path)), partialPath(path), (p) =>
+      p.writeChecked(offset, length, fileSize, blocks, (fd) => this.#reading(arena, path, 'final', ({ fh }) => applyDeltaTo(fdPath(fh), delta, MAX_DELTA_OUTPUT, expect, fd, offset))),
+    );
   }
 
   async delete(arena: string, path: ArenaPath, ifMatch?: FileIdentity): Promise<boolean> {
@@ -163,17 +153,15 @@ export class RealStore implements FileService {
       }
       deleted = await unlinkIfPresent(final, st);
     } else deleted = await unlinkIfPresent(final);
-    await unlinkIfPresent(join(dir, partialName(path)));
+    const part = join(dir, partialName(path));
+    await closePartial(part);
+    await unlinkIfPresent(part);
     return deleted;
   }
 
   async truncate(arena: string, path: ArenaPath, fileSize: number): Promise<void> {
-    const { fh } = await this.#openFile(arena, path, 'partial', WRITE, true);
-    try {
-      await fh.truncate(fileSize);
-    } finally {
-      await fh.close();
-    }
+    const dir = await this.#dir(arena, path, true);
+    await withPartial(join(dir, partialName(path)), partialPath(path), (p) => p.truncate(fileSize));
   }
 
   /** The checked directory holding each path, or why not; each distinct directory resolved once. */
@@ -239,8 +227,8 @@ function partialName(path: ArenaPath): string {
   return finalName(partialPath(path));
 }
 
-async function readFully(fh: fs.FileHandle, offset: number, length: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(length);
+async function readFully(fh: fs.FileHandle, offset: number, length: number, into?: Buffer): Promise<Buffer> {
+  const buf = into && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
   let got = 0;
   while (got < length) {
     const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
@@ -248,19 +236,6 @@ async function readFully(fh: fs.FileHandle, offset: number, length: number): Pro
     got += bytesRead;
   }
   return got === length ? buf : buf.subarray(0, got);
-}
-
-/** Writes every piece in order from `offset` (writev), carrying on after a short write. */
-async function writeFully(fh: fs.FileHandle, pieces: readonly Buffer[], offset: number): Promise<void> {
-  let rest = pieces.filter((p) => p.length > 0);
-  let at = offset;
-  while (rest.length > 0) {
-    const { bytesWritten } = await fh.writev(rest, at);
-    at += bytesWritten;
-    let n = bytesWritten;
-    while (rest.length > 0 && n >= rest[0]!.length) n -= rest.shift()!.length;
-    if (n > 0) rest[0] = rest[0]!.subarray(n);
-  }
 }
 
 /** Unlinks a regular file; `known` is an lstat of it just made. */

@@ -1,5 +1,8 @@
-//! signature, diff, applyDelta: rolling-hash deltas of file ranges.
+//! signature, diff, applyDeltaTo: rolling-hash deltas of file ranges.
 
+use std::fs::File;
+use std::mem::ManuallyDrop;
+use std::os::fd::FromRawFd;
 use std::path::PathBuf;
 
 use napi::bindgen_prelude::{AsyncTask, Buffer};
@@ -109,33 +112,84 @@ pub struct ApplyTask {
     base: PathBuf,
     delta: Vec<u8>,
     max_output: u64,
+    first_block: u64,
+    file_size: u64,
+    blocks: Vec<core::ChainingValue>,
+    out_fd: i32,
+    out_offset: u64,
+}
+
+impl ApplyTask {
+    fn expected(&self) -> core::Expected<'_> {
+        core::Expected {
+            first_block: self.first_block,
+            file_size: self.file_size,
+            blocks: &self.blocks,
+        }
+    }
 }
 
 impl Task for ApplyTask {
-    type Output = Vec<u8>;
-    type JsValue = Buffer;
+    type Output = ();
+    type JsValue = ();
 
-    fn compute(&mut self) -> Result<Vec<u8>> {
-        core::apply_file(&self.base, &self.delta, self.max_output).map_err(fail)
+    fn compute(&mut self) -> Result<()> {
+        // The caller's open file, borrowed: JS keeps it open until this task
+        // settles, and closes it itself.
+        // SAFETY: from_raw_fd takes no ownership thanks to ManuallyDrop, so
+        // the descriptor is never closed here; a bad fd fails the write.
+        let out = ManuallyDrop::new(unsafe { File::from_raw_fd(self.out_fd) });
+        core::apply_file_to(
+            &self.base,
+            &self.delta,
+            self.max_output,
+            &self.expected(),
+            &out,
+            self.out_offset,
+        )
+        .map_err(fail)
     }
 
-    fn resolve(&mut self, _: Env, out: Vec<u8>) -> Result<Buffer> {
-        Ok(out.into())
+    fn resolve(&mut self, _: Env, _: ()) -> Result<()> {
+        Ok(())
     }
 }
 
-/// The new bytes a delta describes, copying from the base window of the file at `basePath`.
-#[napi(ts_return_type = "Promise<Buffer>")]
-pub fn apply_delta(
+/// Rebuilds the new bytes a delta describes, copying from the base window
+/// of the file at `basePath`, and writes them at `outOffset` of the open
+/// file `outFd`. They must be blocks `[firstBlock, firstBlock + blocks.length)`
+/// of a file of `fileSize` bytes, with these chaining values (hex; `[root]`
+/// for a file of at most one block), or nothing is written and the promise
+/// rejects.
+#[napi(ts_return_type = "Promise<void>")]
+#[allow(clippy::too_many_arguments)]
+pub fn apply_delta_to(
     base_path: String,
     delta: &[u8],
     max_output: f64,
+    first_block: f64,
+    file_size: f64,
+    blocks: Vec<String>,
+    out_fd: i32,
+    out_offset: f64,
 ) -> Result<AsyncTask<ApplyTask>> {
-    Ok(AsyncTask::new(ApplyTask {
+    let task = ApplyTask {
         base: base_path.into(),
         delta: delta.to_vec(),
         max_output: offset("maxOutput", max_output)?,
-    }))
+        first_block: offset("firstBlock", first_block)?,
+        file_size: offset("fileSize", file_size)?,
+        blocks: blocks
+            .iter()
+            .enumerate()
+            .map(|(i, b)| core::from_hex(b, i).map_err(invalid))
+            .collect::<Result<_>>()?,
+        out_fd,
+        out_offset: offset("outOffset", out_offset)?,
+    };
+    // Blocks that cannot be blocks of such a file are the caller's mistake.
+    task.expected().byte_len().map_err(invalid)?;
+    Ok(AsyncTask::new(task))
 }
 
 /// What a delta's header says.

@@ -233,6 +233,14 @@ pub fn start_writeback(fd: i32, offset_: f64, length: f64) -> Result<AsyncTask<W
 }
 
 /// One entry of a directory; `size`, `mtime` and `ino` only for a regular file.
+/// Takes an exclusive lock on the open file `fd` (an open-file-description
+/// lock, so two opens in one process exclude each other too) without
+/// waiting: false when another open of the file holds one.
+#[napi]
+pub fn try_lock_exclusive(fd: i32) -> Result<bool> {
+    core::try_lock_exclusive(fd).map_err(fail)
+}
+
 #[napi(object)]
 pub struct DirEntryInfo {
     pub name: String,

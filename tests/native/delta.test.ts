@@ -2,10 +2,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MAX_DELTA_WINDOW, applyDelta, deltaInfo, diff, signature } from '../../lib/native.js';
+import { MAX_DELTA_WINDOW, applyDeltaTo, deltaInfo, diff, hashFile, signature, type ExpectedBlocks } from '../../lib/native.js';
 import { RealizeError } from '../../lib/model/errors.js';
 
 const KIB = 1024;
@@ -16,6 +16,28 @@ let basePath: string;
 let newPath: string;
 let base: Buffer;
 let next: Buffer;
+let baseBlocks: string[];
+let nextBlocks: string[];
+
+/** What a delta's output of `length` bytes at `offset` (a block boundary) of `next` must hash to. */
+function nextAt(offset: number, length: number): ExpectedBlocks {
+  const first = offset / MIB;
+  return { firstBlock: first, fileSize: next.length, blocks: nextBlocks.slice(first, first + Math.ceil(length / MIB)) };
+}
+
+/** The bytes applyDeltaTo writes: applied into an empty scratch file, read back. */
+async function applyDelta(base: string, delta: Buffer, maxOutput: number, expect: ExpectedBlocks): Promise<Buffer> {
+  const out = await open(join(dir, 'out'), 'w+');
+  try {
+    await applyDeltaTo(base, delta, maxOutput, expect, out.fd, 0);
+    return await out.readFile();
+  } finally {
+    await out.close();
+  }
+}
+
+/** The one value of an empty file. */
+const EMPTY: ExpectedBlocks = { firstBlock: 0, fileSize: 0, blocks: ['af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262'] };
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'realize-delta-'));
@@ -29,6 +51,8 @@ before(async () => {
   newPath = join(dir, 'new');
   await writeFile(basePath, base);
   await writeFile(newPath, next);
+  baseBlocks = (await hashFile(basePath)).blocks;
+  nextBlocks = (await hashFile(newPath)).blocks;
 });
 after(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -45,7 +69,7 @@ async function transfer(range: number, margin: number): Promise<{ out: Buffer; w
     const info = deltaInfo(delta);
     assert.equal(info.windowOffset, winStart);
     assert.equal(info.outputLength, Math.min(range, next.length - off));
-    parts.push(await applyDelta(basePath, delta, range));
+    parts.push(await applyDelta(basePath, delta, range, nextAt(off, info.outputLength)));
     wire += sig.length + delta.length;
   }
   return { out: Buffer.concat(parts), wire };
@@ -62,16 +86,18 @@ test('identical ranges cost a signature and a tiny delta', async () => {
   const sig = await signature(basePath, 0, 8 * MIB);
   const delta = await diff(basePath, 0, 8 * MIB, sig);
   assert.ok(delta.length < 100, `delta ${delta.length}`);
-  assert.ok((await applyDelta(basePath, delta, 8 * MIB)).equals(base.subarray(0, 8 * MIB)));
+  const expect = { firstBlock: 0, fileSize: base.length, blocks: baseBlocks.slice(0, 8) };
+  assert.ok((await applyDelta(basePath, delta, 8 * MIB, expect)).equals(base.subarray(0, 8 * MIB)));
 });
 
 test('empty ranges and ranges past the end', async () => {
   const sig = await signature(basePath, base.length + 10, 100);
   assert.equal(deltaInfo(await diff(newPath, 0, 0, sig)).outputLength, 0);
-  const delta = await diff(newPath, next.length - 10, MIB, sig);
-  assert.ok((await applyDelta(basePath, delta, MIB)).equals(next.subarray(next.length - 10)));
+  const last = Math.floor(next.length / MIB) * MIB;
+  const delta = await diff(newPath, last, MIB, sig);
+  assert.ok((await applyDelta(basePath, delta, MIB, nextAt(last, next.length - last))).equals(next.subarray(last)));
   const empty = await diff(newPath, next.length + 5, 100, await signature(basePath, 0, 0));
-  assert.equal((await applyDelta(basePath, empty, 0)).length, 0);
+  assert.equal((await applyDelta(basePath, empty, 0, EMPTY)).length, 0);
 });
 
 test('signature options are honoured and checked', async () => {
@@ -90,16 +116,17 @@ test('corrupt, truncated and hostile inputs are RealizeErrors', async () => {
   await assert.rejects(diff(newPath, 0, MAX_DELTA_WINDOW + 1, sig), (e: RealizeError) => e.code === 'path');
 
   const delta = await diff(newPath, 0, 2 * MIB, sig);
-  await assert.rejects(applyDelta(basePath, delta.subarray(0, delta.length - 1), 2 * MIB), protocol);
-  await assert.rejects(applyDelta(basePath, randomBytes(500), 2 * MIB), protocol);
-  await assert.rejects(applyDelta(basePath, delta, 2 * MIB - 1), /more than the 2097151 allowed/);
+  const expect = nextAt(0, 2 * MIB);
+  await assert.rejects(applyDelta(basePath, delta.subarray(0, delta.length - 1), 2 * MIB, expect), protocol);
+  await assert.rejects(applyDelta(basePath, randomBytes(500), 2 * MIB, expect), protocol);
+  await assert.rejects(applyDelta(basePath, delta, 2 * MIB - 1, expect), /more than the 2097151 allowed/);
   const flipped = Buffer.from(delta);
   flipped[flipped.length - 10]! ^= 1; // inside the last literal or copy
-  await assert.rejects(applyDelta(basePath, flipped, 2 * MIB), RealizeError);
+  await assert.rejects(applyDelta(basePath, flipped, 2 * MIB, expect), RealizeError);
   assert.throws(() => deltaInfo(Buffer.from('RZD1')), protocol);
   for (let i = 0; i < 200; i++) {
     const junk = Buffer.concat([delta.subarray(0, 60), randomBytes(i)]);
-    await assert.rejects(applyDelta(basePath, junk, 2 * MIB), RealizeError);
+    await assert.rejects(applyDelta(basePath, junk, 2 * MIB, expect), RealizeError);
   }
 });
 
@@ -111,7 +138,19 @@ test('a base that changed since its signature is refused', async () => {
   const changed = Buffer.from(base.subarray(0, 2 * MIB));
   changed[MIB] ^= 1;
   await writeFile(path, changed);
-  await assert.rejects(applyDelta(path, delta, 2 * MIB), (e: RealizeError) => e.code === 'verify');
+  await assert.rejects(applyDelta(path, delta, 2 * MIB, nextAt(0, 2 * MIB)), (e: RealizeError) => e.code === 'verify');
   await writeFile(path, base.subarray(0, MIB));
-  await assert.rejects(applyDelta(path, delta, 2 * MIB), (e: RealizeError) => e.code === 'verify' && /base file has/.test(e.message));
+  await assert.rejects(applyDelta(path, delta, 2 * MIB, nextAt(0, 2 * MIB)), (e: RealizeError) => e.code === 'verify' && /base file has/.test(e.message));
+});
+
+test('an output whose block values are not the ones expected is refused before anything is written', async () => {
+  const sig = await signature(basePath, 0, 2 * MIB);
+  const delta = await diff(newPath, 0, 2 * MIB, sig);
+  const wrong = nextAt(0, 2 * MIB);
+  wrong.blocks = [wrong.blocks[0]!, baseBlocks[1]!];
+  const out = await open(join(dir, 'untouched'), 'w+');
+  await assert.rejects(applyDeltaTo(basePath, delta, 2 * MIB, wrong, out.fd, 0), (e: RealizeError) => e.code === 'verify');
+  assert.equal((await out.stat()).size, 0);
+  await out.close();
+  await assert.rejects(applyDelta(basePath, delta, 2 * MIB, { ...wrong, blocks: wrong.blocks.slice(0, 1) }), RealizeError);
 });

@@ -3,11 +3,10 @@
 //! Wire layout (integers little-endian; varints are unsigned LEB128 of at
 //! most 10 bytes):
 //! ```text
-//! magic     4  "RZD1"
+//! magic     4  "RZD2"
 //! offset    8  u64, start of the base window in the base file (from the signature)
 //! len       8  u64, length of the base window, at most MAX_WINDOW
 //! out_len   8  u64, bytes the delta produces, at most MAX_WINDOW
-//! out_hash 32  BLAKE3 of the bytes produced
 //! ops, each a tag byte:
 //!   0x01 COPY     varint start (inside the window), varint length >= 1
 //!   0x02 LITERAL  varint length >= 1, then that many bytes
@@ -16,13 +15,20 @@
 //! Op lengths add up to `out_len` exactly. Every rule is checked by
 //! [`DeltaReader`] before anything trusts a field, so a delta of any shape is
 //! either applied within its caps or refused with a message.
+//!
+//! The delta carries no hash of its output: whoever applies it already knows
+//! the hash-tree values of the blocks the output must be (from the source's
+//! block hashes) and checks those (see `apply`). The older "RZD1" layout, which
+//! carried a 32-byte BLAKE3 of the output after `out_len`, is refused.
 
 use std::fmt;
 
 use crate::signature::{MAX_OFFSET, MAX_WINDOW};
 
-const MAGIC: &[u8; 4] = b"RZD1";
-pub(crate) const HEADER_LEN: usize = 4 + 8 + 8 + 8 + 32;
+const MAGIC: &[u8; 4] = b"RZD2";
+/// The magic of the older layout, which carried the output's BLAKE3.
+const OLD_MAGIC: &[u8; 4] = b"RZD1";
+pub(crate) const HEADER_LEN: usize = 4 + 8 + 8 + 8;
 const END: u8 = 0;
 const COPY: u8 = 1;
 const LITERAL: u8 = 2;
@@ -36,8 +42,6 @@ pub struct DeltaInfo {
     pub window_len: u64,
     /// Bytes the delta produces.
     pub output_len: u64,
-    /// BLAKE3 of those bytes.
-    pub output_hash: [u8; 32],
 }
 
 /// A delta that breaks the layout above.
@@ -73,34 +77,20 @@ pub(crate) struct DeltaWriter {
 }
 
 impl DeltaWriter {
-    /// A delta producing `output`, whose hash it computes.
-    #[cfg(test)]
-    pub(crate) fn new(window_offset: u64, window_len: u64, output: &[u8]) -> DeltaWriter {
-        let mut w = DeltaWriter::unhashed(window_offset, window_len, output.len() as u64);
-        w.set_hash(&output_hash(output));
-        w
-    }
-
-    /// A delta producing `output_len` bytes, whose hash [`Self::set_hash`]
-    /// must fill in before [`Self::finish`] (so that hashing the output can
-    /// run alongside the search for copies).
-    pub(crate) fn unhashed(window_offset: u64, window_len: u64, output_len: u64) -> DeltaWriter {
+    /// A delta producing `output_len` bytes from the window
+    /// `[window_offset, window_offset + window_len)`; its ops must add up to
+    /// `output_len`.
+    pub(crate) fn new(window_offset: u64, window_len: u64, output_len: u64) -> DeltaWriter {
         let mut out = Vec::with_capacity(HEADER_LEN + 64);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&window_offset.to_le_bytes());
         out.extend_from_slice(&window_len.to_le_bytes());
         out.extend_from_slice(&output_len.to_le_bytes());
-        out.extend_from_slice(&[0u8; 32]);
         DeltaWriter {
             out,
             pending: None,
             produced: 0,
         }
-    }
-
-    /// Sets the BLAKE3 of the output in the header.
-    pub(crate) fn set_hash(&mut self, hash: &[u8; 32]) {
-        self.out[28..60].copy_from_slice(hash);
     }
 
     pub(crate) fn copy(&mut self, start: u64, len: u64) {
@@ -141,14 +131,6 @@ impl DeltaWriter {
     }
 }
 
-/// The BLAKE3 of a delta's output, on all cores.
-pub(crate) fn output_hash(output: &[u8]) -> [u8; 32] {
-    *blake3::Hasher::new()
-        .update_rayon(output)
-        .finalize()
-        .as_bytes()
-}
-
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push(v as u8 | 0x80);
@@ -169,6 +151,13 @@ pub(crate) struct DeltaReader<'a> {
 impl<'a> DeltaReader<'a> {
     /// Checks the header.
     pub(crate) fn new(bytes: &'a [u8]) -> Result<DeltaReader<'a>, DeltaFormatError> {
+        if bytes.starts_with(OLD_MAGIC) {
+            return bad(
+                "it is an RZD1 delta, an older format that carried its output's BLAKE3; \
+                 only RZD2 is read (the peer runs an older version)"
+                    .into(),
+            );
+        }
         if bytes.len() < HEADER_LEN + 1 {
             return bad(format!(
                 "{} bytes is shorter than a header and an END",
@@ -176,14 +165,17 @@ impl<'a> DeltaReader<'a> {
             ));
         }
         if &bytes[..4] != MAGIC {
-            return bad("it does not start with RZD1 (not a Realize delta)".into());
+            return bad("it does not start with RZD2 (not a Realize delta)".into());
         }
-        let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap());
+        let u64_at = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&bytes[i..i + 8]);
+            u64::from_le_bytes(b)
+        };
         let info = DeltaInfo {
             window_offset: u64_at(4),
             window_len: u64_at(12),
             output_len: u64_at(20),
-            output_hash: bytes[28..60].try_into().unwrap(),
         };
         if info.window_len > MAX_WINDOW {
             return bad(format!(
@@ -329,7 +321,7 @@ mod tests {
     #[test]
     fn writer_merges_and_reader_reads_back() {
         let out = b"0123456789abcdef".to_vec();
-        let mut w = DeltaWriter::new(100, 50, &out);
+        let mut w = DeltaWriter::new(100, 50, out.len() as u64);
         w.copy(0, 4);
         w.copy(4, 4);
         w.literal(b"");
@@ -381,7 +373,6 @@ mod tests {
             window_offset: 0,
             window_len: 0,
             output_len: 0,
-            output_hash: [0; 32],
         }
     }
 }

@@ -16,7 +16,7 @@
 use std::fmt;
 use std::path::Path;
 
-use crate::delta::{output_hash, DeltaWriter};
+use crate::delta::DeltaWriter;
 use crate::file::{FileError, Input};
 use crate::rolling::{unmix, weak_of, Rolling};
 use crate::signature::{strong_of, Signature, SignatureError, MAX_WINDOW};
@@ -155,20 +155,17 @@ pub fn diff_bytes(data: &[u8], signature: &[u8]) -> Result<Vec<u8>, DiffError> {
 }
 
 fn diff_parsed(data: &[u8], sig: &Signature<'_>) -> Vec<u8> {
-    // The BLAKE3 of the output runs on the other cores while the search runs.
-    let (mut w, hash) = rayon::join(|| search(data, sig), || output_hash(data));
-    w.set_hash(&hash);
-    w.finish()
+    search(data, sig).finish()
 }
 
-/// The ops describing `data`, in a delta whose hash is still to be set.
+/// The ops describing `data`.
 fn search(data: &[u8], sig: &Signature<'_>) -> DeltaWriter {
     let index = Index::new(sig);
     let l = sig.block_len as usize;
     let s = sig.strong_len;
     let n = data.len();
     let full = index.slots.len();
-    let mut w = DeltaWriter::unhashed(sig.offset, sig.len, n as u64);
+    let mut w = DeltaWriter::new(sig.offset, sig.len, n as u64);
     let mut budget: i64 = 2 * n as i64 + (16 << 20);
     let mut lit = 0usize; // start of the bytes not yet described
     let mut p = 0usize; // start of the current window

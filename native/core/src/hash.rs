@@ -181,22 +181,7 @@ pub fn hash_data_blocks(
     first: u64,
     data: &[u8],
 ) -> Result<Vec<ChainingValue>, BlockRangeError> {
-    let start = first
-        .checked_mul(BLOCK_SIZE)
-        .filter(|s| *s <= size)
-        .ok_or_else(|| {
-            BlockRangeError(format!("block {first} is beyond a file of {size} bytes"))
-        })?;
-    let end = start + data.len() as u64;
-    if end > size
-        || (!end.is_multiple_of(BLOCK_SIZE) && end != size)
-        || (data.is_empty() && size > 0)
-    {
-        return Err(BlockRangeError(format!(
-            "{} bytes at block {first} are not whole blocks of a file of {size} bytes",
-            data.len()
-        )));
-    }
+    check_whole_blocks(size, first, data.len() as u64)?;
     if size <= BLOCK_SIZE {
         return Ok(vec![block_value(size, 0, data)]);
     }
@@ -205,6 +190,61 @@ pub fn hash_data_blocks(
         .enumerate()
         .map(|(i, b)| block_value(size, first + i as u64, b))
         .collect())
+}
+
+/// [`hash_data_blocks`] of bytes held in pieces, in order (as they arrived
+/// from the network), without joining them first.
+pub fn hash_pieces_blocks(
+    size: u64,
+    first: u64,
+    pieces: &[&[u8]],
+) -> Result<Vec<ChainingValue>, BlockRangeError> {
+    if let [one] = pieces {
+        return hash_data_blocks(size, first, one);
+    }
+    let total: u64 = pieces.iter().map(|p| p.len() as u64).sum();
+    check_whole_blocks(size, first, total)?;
+    let mut values = Vec::new();
+    let mut index = first;
+    let mut hasher = block_hasher(size, index);
+    let mut fed = 0u64;
+    for piece in pieces {
+        let mut rest: &[u8] = piece;
+        while !rest.is_empty() {
+            let take = rest.len().min((BLOCK_SIZE - fed) as usize);
+            hasher.update(&rest[..take]);
+            rest = &rest[take..];
+            fed += take as u64;
+            if fed == BLOCK_SIZE {
+                values.push(block_finish(size, &hasher));
+                index += 1;
+                hasher = block_hasher(size, index);
+                fed = 0;
+            }
+        }
+    }
+    if fed > 0 || total == 0 {
+        values.push(block_finish(size, &hasher));
+    }
+    Ok(values)
+}
+
+/// Checks that `len` bytes at block `first` are whole blocks of a file of
+/// `size` bytes, the last ending at a block boundary or at `size`.
+fn check_whole_blocks(size: u64, first: u64, len: u64) -> Result<(), BlockRangeError> {
+    let start = first
+        .checked_mul(BLOCK_SIZE)
+        .filter(|s| *s <= size)
+        .ok_or_else(|| {
+            BlockRangeError(format!("block {first} is beyond a file of {size} bytes"))
+        })?;
+    let end = start + len;
+    if end > size || (!end.is_multiple_of(BLOCK_SIZE) && end != size) || (len == 0 && size > 0) {
+        return Err(BlockRangeError(format!(
+            "{len} bytes at block {first} are not whole blocks of a file of {size} bytes"
+        )));
+    }
+    Ok(())
 }
 
 /// The hash tree of the file at `path`.
@@ -342,6 +382,24 @@ mod tests {
         assert!(hash_data_blocks(3 * MIB as u64, 3, &data[..1]).is_err());
         assert!(hash_data_blocks(2 * MIB as u64, 1, &data[..2 * MIB]).is_err());
         assert!(hash_data_blocks(MIB as u64, u64::MAX, &data[..1]).is_err());
+    }
+
+    #[test]
+    fn blocks_hashed_in_odd_pieces_equal_the_file_tree() {
+        for &n in SIZES {
+            let data = crate::testutil::noise(n, n as u64 + 2);
+            let h = hash_bytes(&data);
+            // Pieces of 64 KiB + 7 bytes: they straddle every block boundary.
+            let pieces: Vec<&[u8]> = data.chunks(65_543).collect();
+            assert_eq!(hash_pieces_blocks(n as u64, 0, &pieces).unwrap(), h.blocks, "size {n}");
+            if n > 2 * MIB {
+                let tail: Vec<&[u8]> = data[MIB..].chunks(1000).collect();
+                assert_eq!(hash_pieces_blocks(n as u64, 1, &tail).unwrap(), h.blocks[1..], "size {n}");
+            }
+        }
+        let data = crate::testutil::noise(3 * MIB, 9);
+        let short: Vec<&[u8]> = data[..MIB + 1].chunks(4096).collect();
+        assert!(hash_pieces_blocks(3 * MIB as u64, 0, &short).is_err());
     }
 
     #[test]

@@ -24,13 +24,13 @@ mod testutil;
 /// The recursive inotify watcher.
 pub mod watch;
 
-pub use apply::{apply_bytes, apply_file, ApplyError};
+pub use apply::{apply_bytes, apply_file, apply_file_to, ApplyError, Expected};
 pub use delta::{delta_info, DeltaFormatError, DeltaInfo};
 pub use diff::{diff_bytes, diff_file, DiffError};
 pub use dir::{scan_dir, DirItem, EntryKind};
 pub use file::FileError;
 pub use hash::{
-    block_count, hash_blocks, hash_bytes, hash_data_blocks, hash_file, root_from_blocks,
+    block_count, hash_blocks, hash_bytes, hash_data_blocks, hash_file, hash_pieces_blocks, root_from_blocks,
     verify_blocks, BlockRangeError, ChainingValue, FileHash, TreeError, BLOCK_SIZE,
 };
 pub use hex::{from_hex, to_hex, HexError};
@@ -41,6 +41,6 @@ pub use signature::{
     MIN_STRONG_LEN,
 };
 pub use store::{
-    fetch_file, fetch_files, put_file, put_files, start_writeback, sync_fs, Fetched, PutRequest,
+    fetch_file, fetch_files, put_file, put_files, start_writeback, try_lock_exclusive, sync_fs, Fetched, PutRequest,
     Stamp, StoreError,
 };

@@ -362,10 +362,45 @@ pub fn start_writeback(fd: i32, offset: u64, len: u64) -> io::Result<()> {
     Ok(())
 }
 
+/// Takes an exclusive open-file-description lock on the whole of `fd`
+/// without waiting: true when taken, false when another open file (another
+/// process, or another open of the file here) holds one. Released when every
+/// descriptor of this open file is closed.
+pub fn try_lock_exclusive(fd: i32) -> io::Result<bool> {
+    // SAFETY: flock is plain data; zeroed is a valid value for every field.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = libc::F_WRLCK as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    // SAFETY: fcntl reads the flock we own; a bad fd is EBADF.
+    if unsafe { libc::fcntl(fd, libc::F_OFD_SETLK, &lock) } == 0 {
+        return Ok(true);
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EAGAIN) | Some(libc::EACCES) => Ok(false),
+        _ => Err(err),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testutil::TempDir;
+
+    #[test]
+    fn an_exclusive_lock_excludes_other_opens_until_closed() {
+        use std::os::fd::AsRawFd;
+        let dir = TempDir::new("store-lock");
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"x").unwrap();
+        let a = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let b = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        assert!(try_lock_exclusive(a.as_raw_fd()).unwrap());
+        assert!(try_lock_exclusive(a.as_raw_fd()).unwrap(), "the holder may take it again");
+        assert!(!try_lock_exclusive(b.as_raw_fd()).unwrap());
+        drop(a);
+        assert!(try_lock_exclusive(b.as_raw_fd()).unwrap());
+    }
 
     #[test]
     fn put_then_fetch_round_trips() {

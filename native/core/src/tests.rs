@@ -20,11 +20,31 @@ fn sig(window: &[u8], block_len: Option<u32>) -> Vec<u8> {
     .unwrap()
 }
 
+/// Expects `want` as a whole file of its own (its blocks, from block 0).
+fn whole<'a>(want: &[u8], blocks: &'a [ChainingValue]) -> Expected<'a> {
+    Expected {
+        first_block: 0,
+        file_size: want.len() as u64,
+        blocks,
+    }
+}
+
+/// Applies `delta` to `base`, expecting `want` as a whole file of its own.
+fn apply_as(
+    base: &[u8],
+    delta: &[u8],
+    max_output: u64,
+    want: &[u8],
+) -> Result<Vec<u8>, ApplyError> {
+    let blocks = hash_bytes(want).blocks;
+    apply_bytes(base, delta, max_output, &whole(want, &blocks))
+}
+
 /// Diffs `new` against `base`'s signature, applies, checks, returns the delta.
 fn round_trip(base: &[u8], new: &[u8], block_len: Option<u32>) -> Vec<u8> {
     let s = sig(base, block_len);
     let d = diff_bytes(new, &s).unwrap();
-    let out = apply_bytes(base, &d, new.len() as u64).unwrap();
+    let out = apply_as(base, &d, new.len() as u64, new).unwrap();
     assert!(
         out == new,
         "round trip of {} bytes against {} differs",
@@ -142,7 +162,7 @@ fn every_strong_length_round_trips() {
             25 + base.len().div_ceil(1024) * (4 + strong_len as usize)
         );
         let d = diff_bytes(&new, &s).unwrap();
-        assert!(apply_bytes(&base, &d, 1 << 20).unwrap() == new);
+        assert!(apply_as(&base, &d, 1 << 20, &new).unwrap() == new);
         let (lit, _, _) = stats(&d);
         assert!(lit < 3000 + 3 * 1024, "strong {strong_len}: literal {lit}");
     }
@@ -167,6 +187,12 @@ fn files_with_windows() {
     new[3 * MIB] ^= 0xff;
     std::fs::write(&bp, &base).unwrap();
     std::fs::write(&np, &new).unwrap();
+    let all = hash_bytes(&new).blocks;
+    let at = |first: usize, n: usize| Expected {
+        first_block: first as u64,
+        file_size: new.len() as u64,
+        blocks: &all[first..first + n],
+    };
     // Range 2 MiB..4 MiB of the new file, against a base window with 128 KiB margins.
     let (off, len) = (2 * MIB as u64, 2 * MIB as u64);
     let s = signature_file(
@@ -177,7 +203,7 @@ fn files_with_windows() {
     )
     .unwrap();
     let d = diff_file(&np, off, len, &s).unwrap();
-    let out = apply_file(&bp, &d, len).unwrap();
+    let out = apply_file(&bp, &d, len, &at(2, 2)).unwrap();
     assert!(out == new[off as usize..(off + len) as usize]);
     assert!(stats(&d).0 < 8192, "literal {}", stats(&d).0);
     // Ranges are clipped at the end of the file.
@@ -193,24 +219,28 @@ fn files_with_windows() {
         delta_info(&d).unwrap().output_len,
         new.len() as u64 - 4 * MIB as u64
     );
-    assert!(apply_file(&bp, &d, 4 * MIB as u64).unwrap() == new[4 * MIB..]);
+    // The last two blocks, the second of them short.
+    assert_eq!(all.len(), 6);
+    assert!(apply_file(&bp, &d, 4 * MIB as u64, &at(4, 2)).unwrap() == new[4 * MIB..]);
     // A base that shrank below the window is refused; one that changed inside it too.
     std::fs::write(&bp, &base[..4 * MIB + 10]).unwrap();
-    let e = apply_file(&bp, &d, 4 * MIB as u64).unwrap_err();
+    let e = apply_file(&bp, &d, 4 * MIB as u64, &at(4, 2)).unwrap_err();
     assert!(matches!(e, ApplyError::BaseTooShort { .. }), "{e}");
     let mut changed = base.clone();
     changed[4 * MIB + 5000] ^= 1;
     std::fs::write(&bp, &changed).unwrap();
     assert!(matches!(
-        apply_file(&bp, &d, 4 * MIB as u64),
+        apply_file(&bp, &d, 4 * MIB as u64, &at(4, 2)),
         Err(ApplyError::Mismatch)
     ));
     // A window past the end is the empty window at the end; an empty window
     // needs no base at all.
     let s = signature_file(&bp, 1 << 40, 100, SignatureOptions::default()).unwrap();
-    let d = diff_file(&np, 0, 1000, &s).unwrap();
+    let d = diff_file(&np, 0, MIB as u64, &s).unwrap();
     assert_eq!(delta_info(&d).unwrap().window_offset, changed.len() as u64);
-    assert!(apply_file(&dir.path().join("missing"), &d, 1000).unwrap() == new[..1000]);
+    assert!(
+        apply_file(&dir.path().join("missing"), &d, MIB as u64, &at(0, 1)).unwrap() == new[..MIB]
+    );
     // Caps on ranges.
     assert!(matches!(
         diff_file(&np, 0, MAX_WINDOW + 1, &s),
@@ -226,7 +256,7 @@ fn max_output_is_enforced_before_reading() {
     let base = noise(100_000, 10);
     let new = noise(50_000, 11);
     let d = diff_bytes(&new, &sig(&base, None)).unwrap();
-    let e = apply_bytes(&base, &d, 49_999).unwrap_err();
+    let e = apply_as(&base, &d, 49_999, &new).unwrap_err();
     assert!(e.to_string().contains("more than the 49999 allowed"), "{e}");
 }
 
@@ -282,6 +312,8 @@ fn mutated_signatures_never_panic_and_results_stay_correct() {
     let mut new = base.clone();
     new[77_777] ^= 1;
     let good = sig(&base, Some(512));
+    let blocks = hash_bytes(&new).blocks;
+    let expect = whole(&new, &blocks);
     for _ in 0..2000 {
         let mut s = good.clone();
         for _ in 0..1 + rng.below(4) {
@@ -290,9 +322,10 @@ fn mutated_signatures_never_panic_and_results_stay_correct() {
         }
         // Entries may now be wrong: the delta is still a faithful description
         // of `new` in terms of the window (only its size may suffer); if the
-        // header changed the window the result is checked against its hash.
+        // header changed the window the result is checked against the
+        // expected block values.
         if let Ok(d) = diff_bytes(&new, &s) {
-            match apply_bytes(&base, &d, 1 << 20) {
+            match apply_bytes(&base, &d, 1 << 20, &expect) {
                 Ok(out) => assert!(out == new),
                 Err(e) => assert!(
                     matches!(e, ApplyError::Mismatch | ApplyError::BaseTooShort { .. }),
@@ -317,7 +350,7 @@ fn hostile_signature_cannot_stall_diff() {
     let t = std::time::Instant::now();
     let d = diff_bytes(&zeros, &s).unwrap();
     assert!(t.elapsed().as_secs_f64() < 5.0, "took {:?}", t.elapsed());
-    assert!(apply_bytes(&zeros, &d, MAX_WINDOW).unwrap() == zeros);
+    assert!(apply_as(&zeros, &d, MAX_WINDOW, &zeros).unwrap() == zeros);
 }
 
 fn good_delta() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
@@ -332,6 +365,9 @@ fn good_delta() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
 #[test]
 fn garbage_and_truncated_deltas_are_refused() {
     let (base, new, good) = good_delta();
+    let blocks = hash_bytes(&new).blocks;
+    let e = whole(&new, &blocks);
+    let apply_bytes = |base: &[u8], d: &[u8], max: u64| apply_bytes(base, d, max, &e);
     let mut rng = Rng::new(19);
     for n in 0..300 {
         assert!(apply_bytes(&base, &rng.bytes(n), 1 << 20).is_err());
@@ -358,6 +394,8 @@ fn garbage_and_truncated_deltas_are_refused() {
 #[test]
 fn mutated_deltas_are_refused_or_exact() {
     let (base, new, good) = good_delta();
+    let blocks = hash_bytes(&new).blocks;
+    let e = whole(&new, &blocks);
     let mut rng = Rng::new(20);
     for _ in 0..5000 {
         let mut d = good.clone();
@@ -365,7 +403,7 @@ fn mutated_deltas_are_refused_or_exact() {
             let i = rng.below(d.len() as u64) as usize;
             d[i] ^= 1 << rng.below(8);
         }
-        if let Ok(out) = apply_bytes(&base, &d, 1 << 20) {
+        if let Ok(out) = apply_bytes(&base, &d, 1 << 20, &e) {
             assert!(out == new);
         }
     }
@@ -373,13 +411,15 @@ fn mutated_deltas_are_refused_or_exact() {
 
 #[test]
 fn hostile_delta_headers() {
-    let (base, _, good) = good_delta();
+    let (base, new, good) = good_delta();
+    let blocks = hash_bytes(&new).blocks;
+    let e = whole(&new, &blocks);
     let patch = |at: usize, v: u64| {
         let mut d = good.clone();
         d[at..at + 8].copy_from_slice(&v.to_le_bytes());
         d
     };
-    let msg = |d: &[u8], max: u64| apply_bytes(&base, d, max).unwrap_err().to_string();
+    let msg = |d: &[u8], max: u64| apply_bytes(&base, d, max, &e).unwrap_err().to_string();
     assert!(msg(&patch(20, u64::MAX), u64::MAX).contains("exceeds"));
     assert!(msg(&patch(20, MAX_WINDOW), u64::MAX).contains("invalid delta"));
     assert!(msg(&patch(12, MAX_WINDOW + 1), u64::MAX).contains("exceeds"));
@@ -388,22 +428,28 @@ fn hostile_delta_headers() {
     // A delta of a million one-byte literals is fine as long as it is within caps.
     let n = 1_000_000usize;
     let out = noise(n, 21);
-    let mut w = crate::delta::DeltaWriter::new(0, 0, &out);
+    let mut w = crate::delta::DeltaWriter::new(0, 0, n as u64);
     for i in 0..n {
         w.literal(&out[i..i + 1]);
     }
     let d = w.finish();
-    assert!(apply_bytes(&[], &d, n as u64).unwrap() == out);
-    assert!(apply_bytes(&[], &d, n as u64 - 1).is_err());
+    assert!(apply_as(&[], &d, n as u64, &out).unwrap() == out);
+    assert!(apply_as(&[], &d, n as u64 - 1, &out).is_err());
 }
 
 #[test]
 fn hostile_deltas_with_out_of_window_copies() {
     let base = noise(10_000, 22);
     let out = base[..100].to_vec();
+    let blocks = hash_bytes(&out).blocks;
+    let e = whole(&out, &blocks);
+    let apply_bytes = |base: &[u8], d: &[u8], max: u64| apply_bytes(base, d, max, &e);
     let build = |ops: &[u8]| {
-        let mut d = crate::delta::DeltaWriter::new(0, 5000, &out).finish();
-        d.pop();
+        // A valid header (its ops are replaced by `ops`).
+        let mut w = crate::delta::DeltaWriter::new(0, 5000, out.len() as u64);
+        w.copy(0, out.len() as u64);
+        let mut d = w.finish();
+        d.truncate(HEADER_LEN);
         d.extend_from_slice(ops);
         d
     };
@@ -421,4 +467,205 @@ fn hostile_deltas_with_out_of_window_copies() {
         .to_string()
         .contains("truncated"));
     assert!(apply_bytes(&base, &build(&[1, 0, 100, 0]), 1 << 20).unwrap() == out);
+}
+
+// ---- the expected block values ----
+
+#[test]
+fn output_is_checked_against_the_expected_block_values() {
+    // A 3.5 MiB file; the delta rebuilds its blocks 1 and 2.
+    let base = noise(7 * MIB / 2, 30);
+    let mut new = base.clone();
+    new[MIB + 10] ^= 1;
+    new.splice(2 * MIB..2 * MIB, noise(1000, 31));
+    new.truncate(base.len());
+    let size = new.len() as u64;
+    let all = hash_bytes(&new).blocks;
+    assert_eq!(all.len(), 4);
+    let range = &new[MIB..3 * MIB];
+    let d = diff_bytes(range, &sig(&base, None)).unwrap();
+    let apply = |first: u64, blocks: &[ChainingValue]| {
+        let e = Expected {
+            first_block: first,
+            file_size: size,
+            blocks,
+        };
+        apply_bytes(&base, &d, 4 * MIB as u64, &e)
+    };
+    assert!(apply(1, &all[1..3]).unwrap() == range);
+    // One flipped bit in either value.
+    for i in 0..2 {
+        let mut bad = all[1..3].to_vec();
+        bad[i][7] ^= 0x10;
+        let e = apply(1, &bad).unwrap_err();
+        assert!(matches!(e, ApplyError::Mismatch), "{e}");
+        assert!(e.to_string().contains("does not match its BLAKE3"), "{e}");
+    }
+    // The right values swapped, or the values of other blocks of as many bytes.
+    assert!(matches!(
+        apply(1, &[all[2], all[1]]),
+        Err(ApplyError::Mismatch)
+    ));
+    assert!(matches!(apply(0, &all[0..2]), Err(ApplyError::Mismatch)));
+    // Too few or too many values: the output is not those blocks.
+    for (first, n) in [(1, 1), (1, 3), (2, 2), (0, 1), (0, 3)] {
+        let e = apply(first, &all[first as usize..first as usize + n]).unwrap_err();
+        assert!(matches!(e, ApplyError::LengthMismatch { .. }), "{e}");
+        assert!(e.to_string().contains("does not match its BLAKE3"), "{e}");
+    }
+    // Values that are not blocks of such a file at all: the caller's mistake,
+    // refused before the base is even opened.
+    for (first, blocks) in [(3, &all[2..4]), (1, &all[..0]), (u64::MAX, &all[..1])] {
+        let e = apply(first, blocks).unwrap_err();
+        assert!(matches!(e, ApplyError::InvalidExpected(_)), "{e}");
+        assert!(e.to_string().contains("block hash(es), got"), "{e}");
+        let missing = std::path::Path::new("/nonexistent/realize-base");
+        let e = Expected {
+            first_block: first,
+            file_size: size,
+            blocks,
+        };
+        let e = apply_file(missing, &d, 4 * MIB as u64, &e).unwrap_err();
+        assert!(matches!(e, ApplyError::InvalidExpected(_)), "{e}");
+    }
+    // The last block of the largest file there can be: no overflow, only a
+    // span that is not the output's.
+    let e = Expected {
+        first_block: (1 << 44) - 1,
+        file_size: u64::MAX,
+        blocks: &all[..1],
+    };
+    assert_eq!(e.byte_len().unwrap(), (1 << 20) - 1);
+    assert!(matches!(
+        apply_bytes(&base, &d, 4 * MIB as u64, &e),
+        Err(ApplyError::LengthMismatch { .. })
+    ));
+    // The size cap still comes first.
+    let e = Expected {
+        first_block: 1,
+        file_size: size,
+        blocks: &all[1..3],
+    };
+    assert!(matches!(
+        apply_bytes(&base, &d, 2 * MIB as u64 - 1, &e),
+        Err(ApplyError::TooLarge { .. })
+    ));
+}
+
+#[test]
+fn the_last_short_block_of_a_file() {
+    let dir = TempDir::new("delta-tail");
+    let bp = dir.path().join("base");
+    let base = noise(3 * MIB + 12_345, 32);
+    std::fs::write(&bp, &base).unwrap();
+    let mut new = base.clone();
+    new[3 * MIB + 100] ^= 1;
+    new.extend_from_slice(b"grown");
+    let size = new.len() as u64;
+    let all = hash_bytes(&new).blocks;
+    assert_eq!(all.len(), 4);
+    let tail = &new[3 * MIB..];
+    let s = signature_bytes(
+        3 * MIB as u64,
+        &base[3 * MIB..],
+        SignatureOptions::default(),
+    )
+    .unwrap();
+    let d = diff_bytes(tail, &s).unwrap();
+    assert!(stats(&d).1 > 0, "no copy");
+    let e = Expected {
+        first_block: 3,
+        file_size: size,
+        blocks: &all[3..],
+    };
+    assert!(apply_bytes(&base, &d, MIB as u64, &e).unwrap() == tail);
+    assert!(apply_file(&bp, &d, MIB as u64, &e).unwrap() == tail);
+    // The same bytes as the last block of a file of another size: other
+    // values (a larger file) or another span.
+    for other in [size + 1, size - 1, 4 * MIB as u64] {
+        let e = Expected {
+            first_block: 3,
+            file_size: other,
+            blocks: &all[3..],
+        };
+        let e = apply_bytes(&base, &d, MIB as u64, &e).unwrap_err();
+        assert!(matches!(e, ApplyError::LengthMismatch { .. }), "{e}");
+    }
+    // An output ending mid-block before the end of the file.
+    let d = diff_bytes(&tail[..100], &s).unwrap();
+    let e = apply_bytes(&base, &d, MIB as u64, &e).unwrap_err();
+    assert!(matches!(e, ApplyError::LengthMismatch { .. }), "{e}");
+    assert!(e.to_string().contains("span 12350 bytes"), "{e}");
+}
+
+#[test]
+fn a_single_block_file_is_checked_against_its_root() {
+    use blake3::hazmat::HasherExt;
+    for n in [0, 1, 700_000, MIB] {
+        let base = noise(n, 33);
+        let mut new = base.clone();
+        if n > 0 {
+            new[n / 2] ^= 1;
+        }
+        let root = *blake3::hash(&new).as_bytes();
+        assert_eq!(hash_bytes(&new).blocks, vec![root]);
+        let d = diff_bytes(&new, &sig(&base, None)).unwrap();
+        let apply = |blocks: &[ChainingValue]| {
+            let e = Expected {
+                first_block: 0,
+                file_size: n as u64,
+                blocks,
+            };
+            apply_bytes(&base, &d, MIB as u64, &e)
+        };
+        assert!(apply(&[root]).unwrap() == new, "size {n}");
+        let mut bad = root;
+        bad[31] ^= 1;
+        assert!(matches!(apply(&[bad]), Err(ApplyError::Mismatch)));
+        // The value the same bytes have as block 0 of a larger file is not the root.
+        if n > 0 {
+            let non_root = blake3::Hasher::new().update(&new).finalize_non_root();
+            assert!(matches!(apply(&[non_root]), Err(ApplyError::Mismatch)));
+        }
+        assert!(matches!(
+            apply(&[root, root]),
+            Err(ApplyError::InvalidExpected(_))
+        ));
+    }
+}
+
+#[test]
+fn rzd1_deltas_are_refused() {
+    // What an older version sent: one LITERAL of 1000 bytes, after a header
+    // carrying the output's BLAKE3.
+    let out = noise(1000, 34);
+    let root = *blake3::hash(&out).as_bytes();
+    let mut d = b"RZD1".to_vec();
+    d.extend_from_slice(&0u64.to_le_bytes());
+    d.extend_from_slice(&0u64.to_le_bytes());
+    d.extend_from_slice(&1000u64.to_le_bytes());
+    d.extend_from_slice(&root);
+    d.extend_from_slice(&[2, 0xe8, 0x07]);
+    d.extend_from_slice(&out);
+    d.push(0);
+    let e = whole(&out, std::slice::from_ref(&root));
+    for old in [&d[..], &d[..4], &d[..HEADER_LEN + 1]] {
+        let err = apply_bytes(&[], old, MIB as u64, &e).unwrap_err();
+        assert!(matches!(err, ApplyError::Format(_)), "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("invalid delta: ") && msg.contains("RZD1"),
+            "{msg}"
+        );
+        assert_eq!(delta_info(old).unwrap_err().to_string(), msg);
+    }
+    // The same ops under an RZD2 header are fine.
+    let mut new = d.clone();
+    new[3] = b'2';
+    new.drain(HEADER_LEN..HEADER_LEN + 32);
+    assert_eq!(HEADER_LEN, 28);
+    assert!(apply_bytes(&[], &new, MIB as u64, &e).unwrap() == out);
+    // And that is what diff writes.
+    let made = diff_bytes(&out, &sig(&[], None)).unwrap();
+    assert_eq!(made, new);
 }

@@ -1,0 +1,267 @@
+// Partial files this process is writing. Each is held open under an
+// exclusive lock, so no other realize process writes it meanwhile, with the
+// block values of the bytes written through it (hashed as they pass): `finish`
+// then reads back only the blocks it does not know (those of an earlier run)
+// instead of the whole file. Anything uncertain (overlapping writes, a size
+// change, a file replaced under its name) is forgotten, never guessed: an
+// unknown block is read and hashed again.
+import { promises as fs } from 'node:fs';
+import { RealizeError } from '../model/errors.js';
+import type { ArenaPath } from '../model/path.js';
+import { BLOCK_SIZE, hashBlocks, hashDataBlocks, rootFromBlocks, startWriteback, tryLockExclusive } from '../native.js';
+import { WRITE, createExclusive, fdPath, openChecked } from './resolve.js';
+
+/** Writes at least this large start their write-back at once (see write). */
+const EARLY_WRITEBACK = 1 << 20;
+/** An open partial nobody used for this long is closed (its lock released). */
+const IDLE_MS = 60_000;
+
+/** Blocks of a file of `size` bytes (one for an empty file), as hashFile lists them. */
+function blockCount(size: number): number {
+  return size <= BLOCK_SIZE ? 1 : Math.ceil(size / BLOCK_SIZE);
+}
+
+class OpenPartial {
+  readonly fh: fs.FileHandle;
+  readonly ino: number;
+  readonly dev: number;
+  size: number;
+  users = 0;
+  lastUse = Date.now();
+  /** Out of the open set: closed by its last user. */
+  retired = false;
+  /** Block values of bytes written through this open, for a file of `size` bytes. */
+  #known = new Map<number, string>();
+  /** Writes in flight per block: a second one makes the block's content uncertain. */
+  #inFlight = new Map<number, number>();
+  #doubtful = new Set<number>();
+
+  constructor(fh: fs.FileHandle, ino: number, dev: number, size: number) {
+    this.fh = fh;
+    this.ino = ino;
+    this.dev = dev;
+    this.size = size;
+  }
+
+  /** Writes `pieces` at `offset` and sets the size to `fileSize`; whole blocks (the last may end the file) are hashed as they pass. */
+  async write(offset: number, fileSize: number, pieces: readonly Buffer[]): Promise<void> {
+    const length = pieces.reduce((n, c) => n + c.length, 0);
+    const whole = length > 0 && offset % BLOCK_SIZE === 0 && ((offset + length) % BLOCK_SIZE === 0 || offset + length === fileSize) && offset + length <= fileSize;
+    await this.#writing(offset, length, fileSize, () => writeFully(this.fh, pieces, offset), whole ? hashDataBlocks(pieces, offset / BLOCK_SIZE, fileSize) : undefined);
+  }
+
+  /**
+   * Runs `put`, which writes `length` bytes at `offset` (a block boundary)
+   * through `fd`, whose block values the caller checked are `values`; then
+   * sets the size to `fileSize`.
+   */
+  async writeChecked(offset: number, length: number, fileSize: number, values: string[], put: (fd: number) => Promise<void>): Promise<void> {
+    await this.#writing(offset, length, fileSize, () => put(this.fh.fd), Promise.resolve(values));
+  }
+
+  /** One write of `length` bytes at `offset`, recording `values` (of the blocks from offset / BLOCK_SIZE) unless another write overlapped it. */
+  async #writing(offset: number, length: number, fileSize: number, put: () => Promise<void>, values: Promise<string[]> | undefined): Promise<void> {
+    values?.catch(() => {});
+    const end = offset + length;
+    this.#resize(fileSize);
+    const first = Math.floor(offset / BLOCK_SIZE);
+    const touched: number[] = [];
+    for (let b = first; b < Math.ceil(Math.min(end, fileSize) / BLOCK_SIZE); b++) touched.push(b);
+    for (const b of touched) {
+      const n = (this.#inFlight.get(b) ?? 0) + 1;
+      this.#inFlight.set(b, n);
+      if (n > 1) this.#doubtful.add(b);
+      this.#known.delete(b);
+    }
+    try {
+      await put();
+      if ((length > 0 ? Math.max(this.size, end) : this.size) !== fileSize) await this.fh.truncate(fileSize);
+      this.size = fileSize;
+      // Large ranges start for the disk as they arrive, overlapping the
+      // transfer, rather than all at once in the next flush.
+      if (length >= EARLY_WRITEBACK) await startWriteback(this.fh.fd, offset, length);
+      const got = await values;
+      if (got && this.size === fileSize) got.forEach((v, i) => this.#settle(first + i, v));
+    } finally {
+      for (const b of touched) {
+        const n = this.#inFlight.get(b)! - 1;
+        if (n > 0) this.#inFlight.set(b, n);
+        else {
+          this.#inFlight.delete(b);
+          if (this.#doubtful.delete(b)) this.#known.delete(b);
+        }
+      }
+    }
+  }
+
+  async truncate(fileSize: number): Promise<void> {
+    this.#resize(fileSize);
+    await this.fh.truncate(fileSize);
+    this.size = fileSize;
+  }
+
+  /** The root of the file as it is now: known blocks as recorded, the others read and hashed. */
+  async root(): Promise<string> {
+    const st = await this.fh.stat();
+    if (st.size !== this.size) {
+      this.#known.clear();
+      this.size = st.size;
+    }
+    const values: (string | undefined)[] = [];
+    for (let b = 0; b < blockCount(st.size); b++) values.push(this.#known.get(b));
+    for (let b = 0; b < values.length; ) {
+      if (values[b] !== undefined) {
+        b++;
+        continue;
+      }
+      let e = b;
+      while (e < values.length && values[e] === undefined) e++;
+      const read = await hashBlocks(fdPath(this.fh), b, e - b);
+      read.forEach((v, i) => (values[b + i] = v));
+      b = e;
+    }
+    return rootFromBlocks(st.size, values as string[]);
+  }
+
+  #settle(block: number, value: string): void {
+    if (!this.#doubtful.has(block)) this.#known.set(block, value);
+  }
+
+  /** A new size changes the value of the last block (and of every block when it crosses one block): forget them all. */
+  #resize(fileSize: number): void {
+    if (fileSize !== this.size) this.#known.clear();
+  }
+}
+
+/** The partial files of this process, by absolute name: one per process, shared by every store. */
+const open = new Map<string, Promise<OpenPartial>>();
+let sweeper: NodeJS.Timeout | undefined;
+
+/**
+ * Runs `use` on the partial `abs` (`path` names it in messages), creating it
+ * if missing. The first use opens and locks it; it stays open for the next
+ * ranges until finished, deleted or idle.
+ */
+export async function withPartial<T>(abs: string, path: ArenaPath, use: (p: OpenPartial) => Promise<T>): Promise<T> {
+  const p = await acquire(abs, path);
+  p.users++;
+  try {
+    return await use(p);
+  } finally {
+    p.users--;
+    p.lastUse = Date.now();
+    if (p.retired && p.users === 0) await p.fh.close();
+  }
+}
+
+/**
+ * Takes the partial `abs` out of the open set, for finish: the open partial
+ * if this process has it and the name still holds it, else undefined. The
+ * caller closes it.
+ */
+export async function takePartial(abs: string): Promise<OpenPartial | undefined> {
+  const opening = open.get(abs);
+  const p = opening && (await opening.catch(() => undefined));
+  if (!p || open.get(abs) !== opening) return undefined;
+  open.delete(abs);
+  p.retired = true;
+  if (await stillNamed(abs, p)) return p;
+  if (p.users === 0) await p.fh.close();
+  return undefined;
+}
+
+/** Closes the partial `abs` if open here (before it is deleted). */
+export async function closePartial(abs: string): Promise<void> {
+  const opening = open.get(abs);
+  const p = opening && (await opening.catch(() => undefined));
+  if (!p || open.get(abs) !== opening) return;
+  open.delete(abs);
+  p.retired = true;
+  if (p.users === 0) await p.fh.close();
+}
+
+/**
+ * The open partial `abs`, opened (and registered at once, so ranges arriving
+ * together share one open) if missing. One whose name now holds another
+ * file (renamed or deleted by someone else) is dropped and the name opened
+ * anew.
+ */
+async function acquire(abs: string, path: ArenaPath): Promise<OpenPartial> {
+  for (;;) {
+    const opening = open.get(abs);
+    if (!opening) {
+      const mine = openPartial(abs, path);
+      open.set(abs, mine);
+      mine.catch(() => open.get(abs) === mine && open.delete(abs));
+      return mine;
+    }
+    const p = await opening.catch(() => undefined);
+    if (p) {
+      p.lastUse = Date.now(); // not swept while checked
+      if (await stillNamed(abs, p)) return p;
+    }
+    if (open.get(abs) === opening) open.delete(abs);
+    if (p && !p.retired) {
+      p.retired = true;
+      if (p.users === 0) await p.fh.close();
+    }
+  }
+}
+
+async function stillNamed(abs: string, p: OpenPartial): Promise<boolean> {
+  const st = await fs.lstat(abs).catch(() => undefined);
+  return st !== undefined && st.ino === p.ino && st.dev === p.dev;
+}
+
+async function openPartial(abs: string, path: ArenaPath): Promise<OpenPartial> {
+  // A fresh partial is made with O_EXCL (a new regular file, its size 0);
+  // an existing one is opened and checked like any other.
+  let fh = await createExclusive(abs);
+  if (!fh) ({ fh } = await openChecked(abs, path, WRITE));
+  try {
+    if (!tryLockExclusive(fh.fd)) {
+      throw new RealizeError('conflict', `${path}: another realize process is writing this file right now; kept, try again once it is done`);
+    }
+    const st = await fh.stat();
+    sweeper ??= setInterval(sweep, IDLE_MS / 2).unref();
+    return new OpenPartial(fh, st.ino, st.dev, st.size);
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
+}
+
+/** Closes partials idle for IDLE_MS: a sync that went away leaves no lock behind for long. */
+function sweep(): void {
+  const now = Date.now();
+  for (const [abs, opening] of open) {
+    void opening.then(
+      async (p) => {
+        if (p.users > 0 || now - p.lastUse < IDLE_MS || open.get(abs) !== opening) return;
+        open.delete(abs);
+        p.retired = true;
+        await p.fh.close();
+      },
+      () => {},
+    );
+  }
+  if (open.size === 0 && sweeper) {
+    clearInterval(sweeper);
+    sweeper = undefined;
+  }
+}
+
+/** Writes every piece in order from `offset` (writev), carrying on after a short write. */
+async function writeFully(fh: fs.FileHandle, pieces: readonly Buffer[], offset: number): Promise<void> {
+  let rest = pieces.filter((p) => p.length > 0);
+  let at = offset;
+  while (rest.length > 0) {
+    const { bytesWritten } = await fh.writev(rest, at);
+    at += bytesWritten;
+    let n = bytesWritten;
+    while (rest.length > 0 && n >= rest[0]!.length) n -= rest.shift()!.length;
+    if (n > 0) rest[0] = rest[0]!.subarray(n);
+  }
+}
+
+export type { OpenPartial };
