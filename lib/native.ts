@@ -258,6 +258,29 @@ export function startWriteback(fd: number, offset: number, length: number): Prom
 }
 
 /**
+ * Writes bytes arriving a piece at a time from `offset` of the open file
+ * `fd` (borrowed: it must stay open), hashing them as they pass: each call
+ * runs on this thread, while the piece is still in the cache.
+ */
+export class BlockWriter {
+  readonly #writer: Binding.BlockWriter;
+
+  constructor(fd: number, offset: number, fileSize: number) {
+    this.#writer = sync(() => new native.BlockWriter(fd, offset, fileSize));
+  }
+
+  /** Writes `piece` next, all of it (a RealizeError otherwise: 'no_space' on a full disk). */
+  write(piece: Buffer): void {
+    sync(() => this.#writer.write(piece));
+  }
+
+  /** Values of the whole blocks written (the last one too if it ends the file); none when `offset` was not on a block boundary. */
+  finish(): string[] {
+    return this.#writer.finish();
+  }
+}
+
+/**
  * Takes an exclusive lock on the open file `fd` without waiting; false when
  * another open of the file (another process, or another open here) holds
  * one. The lock goes when the file is closed.

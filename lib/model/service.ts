@@ -29,6 +29,18 @@ export interface FileHashes {
   blocks: string[];
 }
 
+/**
+ * Bytes still arriving (a network request's data). `consume` hands each
+ * piece to `each`, in order, as it arrives; `each` must be done with it when
+ * it returns. Resolves once all arrived; rejects at once with what `each`
+ * threw (the rest is then dropped as it arrives), or if the rest never
+ * comes.
+ */
+export interface IncomingBytes {
+  readonly length: number;
+  consume(each: (piece: Buffer) => void): Promise<void>;
+}
+
 /** A whole (small) file read in one call, with its hashes and the version read. */
 export interface WholeFile extends FileHashes {
   data: Buffer;
@@ -81,8 +93,8 @@ export interface FileService {
    * and returns a view of it; one across a network returns its own buffer.
    */
   read(arena: string, path: ArenaPath, offset: number, length: number, form?: FileForm, into?: Buffer): Promise<Buffer>;
-  /** Writes `data` (one buffer, or pieces in order) into the partial file at `offset`, then sets its size to `fileSize`. */
-  send(arena: string, path: ArenaPath, offset: number, fileSize: number, data: Buffer | readonly Buffer[]): Promise<void>;
+  /** Writes `data` (one buffer, pieces in order, or bytes still arriving) into the partial file at `offset`, then sets its size to `fileSize`. */
+  send(arena: string, path: ArenaPath, offset: number, fileSize: number, data: Buffer | readonly Buffer[] | IncomingBytes): Promise<void>;
   /** Copies a range of the final file into the partial (content that did not change), setting its size to `fileSize`. */
   reuse(arena: string, path: ArenaPath, offset: number, length: number, fileSize: number): Promise<void>;
   /**

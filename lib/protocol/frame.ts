@@ -10,6 +10,7 @@
 //             meta   JSON, UTF-8 (method and arguments, results, errors, events)
 //             bulk   raw bytes, never re-encoded (file data, signatures, deltas)
 import { RealizeError } from '../model/errors.js';
+import type { IncomingBytes } from '../model/service.js';
 
 export const MAGIC = Buffer.from('REALIZE\n', 'latin1');
 export const PROTOCOL_VERSION = 3;
@@ -33,21 +34,94 @@ export enum Kind {
  * A frame's raw bytes in the pieces they arrived in: file data is written on
  * as it is (writev), without first being copied into one large buffer,
  * which costs more than the write itself. Joined only when one buffer is
- * needed.
+ * needed. The bulk of a streamed request is handed over before it is all
+ * there: `consume` passes each piece on as it arrives, so data reaches the
+ * disk while it is still in the cache.
  */
-export class Bulk {
-  readonly chunks: readonly Buffer[];
+export class Bulk implements IncomingBytes {
   readonly length: number;
+  #chunks: Buffer[];
+  #have: number;
   #joined: Buffer | undefined;
+  #each: ((piece: Buffer) => void) | undefined;
+  #settle: ((err?: unknown) => void) | undefined;
+  #failed: unknown;
+  #discarding = false;
 
-  constructor(chunks: readonly Buffer[]) {
-    this.chunks = chunks;
-    this.length = chunks.reduce((n, c) => n + c.length, 0);
+  /** Complete with `chunks`, or open for `length` bytes still to arrive. */
+  constructor(chunks: readonly Buffer[], length = chunks.reduce((n, c) => n + c.length, 0)) {
+    this.#chunks = [...chunks];
+    this.#have = chunks.reduce((n, c) => n + c.length, 0);
+    this.length = length;
+  }
+
+  get complete(): boolean {
+    return this.#have === this.length;
+  }
+
+  /** The pieces, once complete (a streamed bulk is consumed instead). */
+  get chunks(): readonly Buffer[] {
+    if (!this.complete) throw new RealizeError('protocol', 'the bulk of this request is still arriving');
+    return this.#chunks;
   }
 
   /** The bytes as one buffer (joined once, on first use). */
   buffer(): Buffer {
-    return (this.#joined ??= this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks as Buffer[], this.length));
+    const chunks = this.chunks;
+    return (this.#joined ??= chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks as Buffer[], this.length));
+  }
+
+  consume(each: (piece: Buffer) => void): Promise<void> {
+    if (this.#each || this.#discarding) return Promise.reject(new RealizeError('protocol', 'the bulk of this request was already taken'));
+    return new Promise<void>((resolve, reject) => {
+      this.#settle = (err) => (err === undefined ? resolve() : reject(err));
+      this.#each = each;
+      const held = this.#chunks;
+      this.#chunks = [];
+      for (const piece of held) this.#deliver(piece);
+      this.#check();
+    });
+  }
+
+  /** Pieces from now on are dropped (the request ended without taking them all). */
+  discard(): void {
+    this.#discarding = true;
+    this.#chunks = [];
+  }
+
+  /** The decoder's next piece of an open bulk. */
+  add(piece: Buffer): void {
+    this.#have += piece.length;
+    if (this.#discarding) return;
+    if (this.#each) this.#deliver(piece);
+    else this.#chunks.push(piece);
+    this.#check();
+  }
+
+  /** The rest will never arrive (the session closed). */
+  fail(err: unknown): void {
+    this.#failed ??= err;
+    this.#discarding = true;
+    this.#chunks = [];
+    this.#settle?.(this.#failed);
+    this.#settle = undefined;
+  }
+
+  #deliver(piece: Buffer): void {
+    if (this.#failed !== undefined) return;
+    try {
+      this.#each!(piece);
+    } catch (err) {
+      // What could not be taken is dropped as it arrives; the caller learns why at once.
+      this.fail(err);
+    }
+  }
+
+  #check(): void {
+    if (this.complete && this.#settle) {
+      this.#settle(this.#failed);
+      this.#settle = undefined;
+    }
   }
 }
 
@@ -80,20 +154,49 @@ export function encodeFrame(kind: Kind, id: number, meta: unknown, bulk?: Buffer
   return [head, json, ...pieces.filter((c) => c.length > 0)];
 }
 
-/** Accumulates received bytes and cuts them into frames; throws RealizeError('protocol') on garbage. */
+/** A frame whose header and metadata arrived, its bulk still to come. */
+interface Head {
+  kind: Kind;
+  id: number;
+  meta: unknown;
+  bulkLength: number;
+}
+
+/**
+ * Accumulates received bytes and cuts them into frames; throws
+ * RealizeError('protocol') on garbage. A frame `streams` picks is returned
+ * as soon as its header and metadata are in, with an open Bulk that the
+ * bytes after them feed as they arrive.
+ */
 export class FrameDecoder {
   #chunks: Buffer[] = [];
   #buffered = 0;
   #preamble: number | undefined;
+  #head: Head | undefined;
+  #open: Bulk | undefined;
+  #openLeft = 0;
   readonly #maxFrame: number;
+  readonly #streams: ((kind: Kind, meta: unknown) => boolean) | undefined;
 
-  constructor(maxFrame = MAX_FRAME) {
+  constructor(maxFrame = MAX_FRAME, streams?: (kind: Kind, meta: unknown) => boolean) {
     this.#maxFrame = maxFrame;
+    this.#streams = streams;
   }
 
   /** The peer's protocol version, once its preamble arrived. */
   get version(): number | undefined {
     return this.#preamble;
+  }
+
+  /** True while a streamed frame's bulk is still arriving. */
+  get streaming(): boolean {
+    return this.#open !== undefined;
+  }
+
+  /** The connection ended: a bulk still arriving never will. */
+  abort(err: unknown): void {
+    this.#open?.fail(err);
+    this.#open = undefined;
   }
 
   push(chunk: Buffer): Frame[] {
@@ -112,18 +215,56 @@ export class FrameDecoder {
         throw new RealizeError('protocol', `protocol version mismatch: the peer speaks version ${this.#preamble}, this realize speaks version ${PROTOCOL_VERSION}; upgrade the older side`);
       }
     }
-    while (this.#buffered >= 4) {
-      const length = this.#peek(4).readUInt32BE(0);
-      if (length > this.#maxFrame) throw new RealizeError('protocol', `frame of ${length} bytes is over the ${this.#maxFrame}-byte limit`);
-      if (length < HEADER - 4) throw new RealizeError('protocol', `corrupt frame: length ${length} is shorter than a header`);
-      if (this.#buffered < 4 + length) break;
-      const head = this.#take(HEADER);
-      const metaLength = head.readUInt32BE(9);
-      if (metaLength > MAX_META || HEADER - 4 + metaLength > length) throw new RealizeError('protocol', `corrupt frame: metadata length ${metaLength}`);
-      const meta = this.#take(metaLength);
-      frames.push(decodeFrame(head, meta, new Bulk(this.#takeChunks(4 + length - HEADER - metaLength))));
+    for (;;) {
+      if (this.#open) {
+        const n = Math.min(this.#openLeft, this.#buffered);
+        const bulk = this.#open;
+        this.#openLeft -= n;
+        if (this.#openLeft === 0) this.#open = undefined;
+        for (const piece of this.#takeChunks(n)) bulk.add(piece);
+        if (this.#open) break;
+      }
+      if (!this.#head) {
+        const head = this.#readHead();
+        if (!head) break;
+        if (head.bulkLength > 0 && this.#streams?.(head.kind, head.meta)) {
+          this.#open = new Bulk([], head.bulkLength);
+          this.#openLeft = head.bulkLength;
+          frames.push({ kind: head.kind, id: head.id, meta: head.meta, bulk: this.#open });
+          continue;
+        }
+        this.#head = head;
+      }
+      if (this.#buffered < this.#head.bulkLength) break;
+      const { kind, id, meta, bulkLength } = this.#head;
+      this.#head = undefined;
+      frames.push({ kind, id, meta, bulk: new Bulk(this.#takeChunks(bulkLength)) });
     }
     return frames;
+  }
+
+  /** The next frame's header and metadata, taken once they are all in. */
+  #readHead(): Head | undefined {
+    if (this.#buffered < 4) return undefined;
+    const length = this.#peek(4).readUInt32BE(0);
+    if (length > this.#maxFrame) throw new RealizeError('protocol', `frame of ${length} bytes is over the ${this.#maxFrame}-byte limit`);
+    if (length < HEADER - 4) throw new RealizeError('protocol', `corrupt frame: length ${length} is shorter than a header`);
+    if (this.#buffered < HEADER) return undefined;
+    const head = this.#peek(HEADER);
+    const metaLength = head.readUInt32BE(9);
+    if (metaLength > MAX_META || HEADER - 4 + metaLength > length) throw new RealizeError('protocol', `corrupt frame: metadata length ${metaLength}`);
+    if (this.#buffered < HEADER + metaLength) return undefined;
+    this.#take(HEADER);
+    const kind = head.readUInt8(4);
+    if (!(kind in Kind) || kind === 0) throw new RealizeError('protocol', `corrupt frame: unknown kind ${kind}`);
+    const json = this.#take(metaLength);
+    let meta: unknown;
+    try {
+      meta = JSON.parse(json.toString('utf8'));
+    } catch {
+      throw new RealizeError('protocol', 'corrupt frame: metadata is not JSON');
+    }
+    return { kind, id: head.readUInt32BE(5), meta, bulkLength: 4 + length - HEADER - metaLength };
   }
 
   #checkMagic(start: Buffer): void {
@@ -170,17 +311,4 @@ export class FrameDecoder {
     const pieces = this.#takeChunks(n);
     return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, n);
   }
-}
-
-function decodeFrame(head: Buffer, json: Buffer, bulk: Bulk): Frame {
-  const kind = head.readUInt8(4);
-  if (!(kind in Kind) || kind === 0) throw new RealizeError('protocol', `corrupt frame: unknown kind ${kind}`);
-  const id = head.readUInt32BE(5);
-  let meta: unknown;
-  try {
-    meta = JSON.parse(json.toString('utf8'));
-  } catch {
-    throw new RealizeError('protocol', 'corrupt frame: metadata is not JSON');
-  }
-  return { kind, id, meta, bulk };
 }

@@ -4,8 +4,8 @@
 import { RealizeError } from '../model/errors.js';
 import { parsePath, type ArenaPath } from '../model/path.js';
 import { checkRange } from '../model/range.js';
-import type { FileForm, FileHashes, FileIdentity, FileService, Listing, ListOptions, WholeFile, WholePut } from '../model/service.js';
-import { errorToWire, handlerOf, remoteError, type Handler, type MethodTable, type Reply, type Session } from './session.js';
+import type { FileForm, FileHashes, FileIdentity, FileService, IncomingBytes, Listing, ListOptions, WholeFile, WholePut } from '../model/service.js';
+import { errorToWire, handlerOf, remoteError, streamed, type Handler, type MethodTable, type Reply, type Session } from './session.js';
 
 /** Most block hashes one request may carry (a range of 32 MiB has 32). */
 const MAX_BLOCKS_PER_CALL = 4096;
@@ -44,11 +44,12 @@ export function realizeMethods(files: FileService, granted: ReadonlySet<string>,
       const r = range(a);
       return { bulk: await files.read(arena(a), path(a), r.start, r.length, form(a)) };
     },
-    async send(a, bulk) {
+    // Data goes to disk as it arrives, while still in the cache.
+    send: streamed(async (a, bulk) => {
       const r = checkRange(a.offset, bulk.length, size(a.fileSize));
-      await files.send(arena(a), path(a), r.start, size(a.fileSize), bulk.chunks);
+      await files.send(arena(a), path(a), r.start, size(a.fileSize), bulk);
       return {};
-    },
+    }),
     async reuse(a) {
       const r = range(a, size(a.fileSize));
       await files.reuse(arena(a), path(a), r.start, r.length, size(a.fileSize));
@@ -231,8 +232,8 @@ export class RemoteFiles implements FileService {
     return bulk(await this.session.call('read', { arena, path, offset, length, form }));
   }
 
-  async send(arena: string, path: ArenaPath, offset: number, fileSize: number, data: Buffer | readonly Buffer[]): Promise<void> {
-    await this.session.call('send', { arena, path, offset, fileSize }, { bulk: data });
+  async send(arena: string, path: ArenaPath, offset: number, fileSize: number, data: Buffer | readonly Buffer[] | IncomingBytes): Promise<void> {
+    await this.session.call('send', { arena, path, offset, fileSize }, { bulk: await inHand(data) });
   }
 
   async reuse(arena: string, path: ArenaPath, offset: number, length: number, fileSize: number): Promise<void> {
@@ -322,4 +323,12 @@ function entries(page: unknown): Listing['files'] {
 
 function bulk(reply: Reply): Buffer {
   return reply.bulk ?? Buffer.alloc(0);
+}
+
+/** Bytes to send on: those still arriving are gathered (copied, as each piece is only lent). */
+async function inHand(data: Buffer | readonly Buffer[] | IncomingBytes): Promise<Buffer | readonly Buffer[]> {
+  if (Buffer.isBuffer(data) || Array.isArray(data)) return data as Buffer | readonly Buffer[];
+  const pieces: Buffer[] = [];
+  await (data as IncomingBytes).consume((p) => pieces.push(Buffer.from(p)));
+  return pieces;
 }

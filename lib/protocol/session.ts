@@ -29,19 +29,32 @@ export interface CallContext {
   longLived(): void;
 }
 
-export type Handler = (method: string, args: unknown, bulk: Bulk, ctx: CallContext) => Promise<Reply>;
+export interface Handler {
+  (method: string, args: unknown, bulk: Bulk, ctx: CallContext): Promise<Reply>;
+  /** Methods whose requests are served as soon as their metadata arrives, their bulk still coming (see Bulk.consume). */
+  streams?: ReadonlySet<string>;
+}
+
+type Method = ((args: Record<string, unknown>, bulk: Bulk, ctx: CallContext) => Promise<Reply>) & { streamed?: true };
 
 /** A service's methods by name; arguments are an object, still to be validated by the method. */
-export type MethodTable = Record<string, (args: Record<string, unknown>, bulk: Bulk, ctx: CallContext) => Promise<Reply>>;
+export type MethodTable = Record<string, Method>;
+
+/** Marks a method that takes its request's bulk as it arrives (Bulk.consume) rather than whole. */
+export function streamed(method: Method): Method {
+  return Object.assign(method, { streamed: true as const });
+}
 
 /** One handler serving the methods of several services (RealizeService, HistoryService). */
 export function handlerOf(...tables: MethodTable[]): Handler {
-  return async (method, args, bulk, ctx) => {
+  const handler: Handler = async (method, args, bulk, ctx) => {
     const table = tables.find((t) => Object.hasOwn(t, method));
     if (!table) throw new RealizeError('protocol', `unknown request ${JSON.stringify(method).slice(0, 64)}`);
     if (typeof args !== 'object' || args === null) throw new RealizeError('protocol', 'malformed request arguments');
     return table[method]!(args as Record<string, unknown>, bulk, ctx);
   };
+  handler.streams = new Set(tables.flatMap((t) => Object.keys(t).filter((m) => t[m]!.streamed)));
+  return handler;
 }
 
 export interface CallOptions {
@@ -92,7 +105,8 @@ export class Session extends EventEmitter {
   constructor(stream: Duplex, opts: SessionOptions) {
     super();
     this.#stream = stream;
-    this.#decoder = new FrameDecoder(opts.maxFrame);
+    const streams = opts.handler?.streams;
+    this.#decoder = new FrameDecoder(opts.maxFrame, streams && ((kind, meta) => kind === Kind.Request && streams.has((meta as { method?: unknown } | null)?.method as string)));
     this.#handler = opts.handler;
     this.#maxInFlight = opts.maxInFlight ?? 16;
     this.ready = new Promise<Hello>((resolve, reject) => {
@@ -164,6 +178,7 @@ export class Session extends EventEmitter {
         return this.#fail(toRealizeError(err));
       }
     }
+    this.#throttleReading();
   }
 
   #dispatch(f: Frame): void {
@@ -223,15 +238,17 @@ export class Session extends EventEmitter {
       return this.#handler(req.method, req.args, f.bulk, ctx);
     };
     run().then(
-      (reply) => this.#answer(id, controller, encodeFrame(Kind.Response, id, reply.result ?? null, reply.bulk)),
+      (reply) => this.#answer(id, controller, encodeFrame(Kind.Response, id, reply.result ?? null, reply.bulk), f.bulk),
       (err) => {
         const e = toRealizeError(err);
-        this.#answer(id, controller, encodeFrame(Kind.Error, id, errorToWire(e)));
+        this.#answer(id, controller, encodeFrame(Kind.Error, id, errorToWire(e)), f.bulk);
       },
     );
   }
 
-  #answer(id: number, controller: AbortController, frame: Buffer[]): void {
+  #answer(id: number, controller: AbortController, frame: Buffer[], bulk: Bulk): void {
+    // A request that ended without taking all its bulk (it failed first): the rest is dropped as it arrives.
+    if (!bulk.complete) bulk.discard();
     this.#serving.delete(id);
     this.#busy.delete(id);
     this.#throttleReading();
@@ -239,9 +256,13 @@ export class Session extends EventEmitter {
     this.#write(frame);
   }
 
-  /** Bounds memory: stop reading while too many requests are being served. */
+  /**
+   * Bounds memory: stop reading while too many requests are being served,
+   * but never in the middle of a streamed request's bulk, which its own
+   * request waits for.
+   */
   #throttleReading(): void {
-    const busy = this.#serving.size >= this.#maxInFlight;
+    const busy = this.#serving.size >= this.#maxInFlight && !this.#decoder.streaming;
     if (busy && !this.#paused) {
       this.#paused = true;
       this.#stream.pause();
@@ -270,6 +291,7 @@ export class Session extends EventEmitter {
     this.#serving.clear();
     this.#busy.clear();
     this.#helloReject(reason);
+    this.#decoder.abort(reason);
     if (err) this.#stream.destroy();
     else this.#stream.end();
     this.emit('close', err ?? undefined);

@@ -8,7 +8,8 @@
 import { promises as fs } from 'node:fs';
 import { RealizeError } from '../model/errors.js';
 import type { ArenaPath } from '../model/path.js';
-import { BLOCK_SIZE, hashBlocks, hashDataBlocks, rootFromBlocks, startWriteback, tryLockExclusive } from '../native.js';
+import type { IncomingBytes } from '../model/service.js';
+import { BLOCK_SIZE, BlockWriter, hashBlocks, hashDataBlocks, rootFromBlocks, startWriteback, tryLockExclusive } from '../native.js';
 import { WRITE, createExclusive, fdPath, openChecked } from './resolve.js';
 
 /** Writes at least this large start their write-back at once (see write). */
@@ -47,7 +48,24 @@ class OpenPartial {
   async write(offset: number, fileSize: number, pieces: readonly Buffer[]): Promise<void> {
     const length = pieces.reduce((n, c) => n + c.length, 0);
     const whole = length > 0 && offset % BLOCK_SIZE === 0 && ((offset + length) % BLOCK_SIZE === 0 || offset + length === fileSize) && offset + length <= fileSize;
-    await this.#writing(offset, length, fileSize, () => writeFully(this.fh, pieces, offset), whole ? hashDataBlocks(pieces, offset / BLOCK_SIZE, fileSize) : undefined);
+    await this.#writing(offset, length, fileSize, async () => {
+      const hashing = whole ? hashDataBlocks(pieces, offset / BLOCK_SIZE, fileSize) : undefined;
+      hashing?.catch(() => {});
+      await writeFully(this.fh, pieces, offset);
+      return hashing;
+    });
+  }
+
+  /**
+   * Writes bytes as they arrive, each piece at once on this thread (still in
+   * the cache) and hashed as it passes; then sets the size to `fileSize`.
+   */
+  async writeIncoming(offset: number, fileSize: number, data: IncomingBytes): Promise<void> {
+    await this.#writing(offset, data.length, fileSize, async () => {
+      const writer = new BlockWriter(this.fh.fd, offset, fileSize);
+      await data.consume((piece) => writer.write(piece));
+      return writer.finish();
+    });
   }
 
   /**
@@ -56,12 +74,18 @@ class OpenPartial {
    * sets the size to `fileSize`.
    */
   async writeChecked(offset: number, length: number, fileSize: number, values: string[], put: (fd: number) => Promise<void>): Promise<void> {
-    await this.#writing(offset, length, fileSize, () => put(this.fh.fd), Promise.resolve(values));
+    await this.#writing(offset, length, fileSize, async () => {
+      await put(this.fh.fd);
+      return values;
+    });
   }
 
-  /** One write of `length` bytes at `offset`, recording `values` (of the blocks from offset / BLOCK_SIZE) unless another write overlapped it. */
-  async #writing(offset: number, length: number, fileSize: number, put: () => Promise<void>, values: Promise<string[]> | undefined): Promise<void> {
-    values?.catch(() => {});
+  /**
+   * One write of `length` bytes at `offset` by `put`, which returns the
+   * values of the blocks it wrote from offset / BLOCK_SIZE on: recorded
+   * unless another write overlapped it.
+   */
+  async #writing(offset: number, length: number, fileSize: number, put: () => Promise<string[] | undefined>): Promise<void> {
     const end = offset + length;
     this.#resize(fileSize);
     const first = Math.floor(offset / BLOCK_SIZE);
@@ -74,14 +98,13 @@ class OpenPartial {
       this.#known.delete(b);
     }
     try {
-      await put();
+      const values = await put();
       if ((length > 0 ? Math.max(this.size, end) : this.size) !== fileSize) await this.fh.truncate(fileSize);
       this.size = fileSize;
       // Large ranges start for the disk as they arrive, overlapping the
       // transfer, rather than all at once in the next flush.
       if (length >= EARLY_WRITEBACK) await startWriteback(this.fh.fd, offset, length);
-      const got = await values;
-      if (got && this.size === fileSize) got.forEach((v, i) => this.#settle(first + i, v));
+      if (values && this.size === fileSize) values.forEach((v, i) => this.#settle(first + i, v));
     } finally {
       for (const b of touched) {
         const n = this.#inFlight.get(b)! - 1;

@@ -7,7 +7,7 @@ import { promises as fs, type Stats } from 'node:fs';
 import { basename, join } from 'node:path';
 import { RealizeError, batchUnlessFailed, toRealizeError } from '../model/errors.js';
 import { partialPath, segments, type ArenaPath } from '../model/path.js';
-import type { FileForm, FileHashes, FileIdentity, FileService, Listing, ListOptions, WholeFile, WholePut } from '../model/service.js';
+import type { FileForm, FileHashes, FileIdentity, FileService, IncomingBytes, Listing, ListOptions, WholeFile, WholePut } from '../model/service.js';
 import { BLOCK_SIZE, applyDeltaTo, diff, fetchFiles, hashBlocks, hashFile, putFiles, signature, syncFs } from '../native.js';
 import { listArena } from './listing.js';
 import { closePartial, takePartial, withPartial } from './partials.js';
@@ -51,9 +51,11 @@ export class RealStore implements FileService {
     return this.#reading(arena, path, form, ({ fh }) => readFully(fh, offset, length, into));
   }
 
-  async send(arena: string, path: ArenaPath, offset: number, fileSize: number, data: Buffer | readonly Buffer[]): Promise<void> {
+  async send(arena: string, path: ArenaPath, offset: number, fileSize: number, data: Buffer | readonly Buffer[] | IncomingBytes): Promise<void> {
     const dir = await this.#dir(arena, path, true);
-    await withPartial(join(dir, partialName(path)), partialPath(path), (p) => p.write(offset, fileSize, Buffer.isBuffer(data) ? [data] : data));
+    await withPartial(join(dir, partialName(path)), partialPath(path), (p) =>
+      Buffer.isBuffer(data) ? p.write(offset, fileSize, [data]) : Array.isArray(data) ? p.write(offset, fileSize, data) : p.writeIncoming(offset, fileSize, data as IncomingBytes),
+    );
   }
 
   async reuse(arena: string, path: ArenaPath, offset: number, length: number, fileSize: number): Promise<void> {

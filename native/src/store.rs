@@ -1,7 +1,12 @@
-//! fetchFiles, putFiles, syncFs, startWriteback, scanDir: batches of whole
-//! small files in one call, the durability barrier, early write-back, and a
-//! directory listed in one call.
+//! fetchFiles, putFiles, syncFs, startWriteback, scanDir, BlockWriter,
+//! tryLockExclusive: batches of whole small files in one call, the
+//! durability barrier, early write-back, a directory listed in one call,
+//! bytes written and hashed as they arrive, and the partial-file lock.
 
+use std::fs::File;
+use std::mem::ManuallyDrop;
+use std::os::fd::FromRawFd;
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 use napi::bindgen_prelude::{AsyncTask, Buffer};
@@ -233,6 +238,57 @@ pub fn start_writeback(fd: i32, offset_: f64, length: f64) -> Result<AsyncTask<W
 }
 
 /// One entry of a directory; `size`, `mtime` and `ino` only for a regular file.
+/// Writes bytes arriving a piece at a time into an open file from an
+/// offset, hashing them as they pass (the piece is still in the cache): how
+/// data from the network reaches a partial file.
+#[napi]
+pub struct BlockWriter {
+    fd: i32,
+    at: u64,
+    /// None when the bytes do not start on a block boundary: nothing to hash.
+    hashes: Option<core::BlockHashes>,
+}
+
+#[napi]
+impl BlockWriter {
+    /// For the open file `fd` (borrowed, never closed here), from `offset`
+    /// of a file of `fileSize` bytes.
+    #[napi(constructor)]
+    pub fn new(fd: i32, offset_: f64, file_size: f64) -> Result<BlockWriter> {
+        let at = offset("offset", offset_)?;
+        let size = offset("fileSize", file_size)?;
+        let hashes = at
+            .is_multiple_of(core::BLOCK_SIZE)
+            .then(|| core::BlockHashes::new(size, at / core::BLOCK_SIZE));
+        Ok(BlockWriter { fd, at, hashes })
+    }
+
+    /// Writes `piece` next (all of it, or throws), then hashes it.
+    #[napi]
+    pub fn write(&mut self, piece: &[u8]) -> Result<()> {
+        // SAFETY: ManuallyDrop: the descriptor is the caller's and stays
+        // open; a bad one fails the write.
+        let file = ManuallyDrop::new(unsafe { File::from_raw_fd(self.fd) });
+        file.write_all_at(piece, self.at).map_err(fail)?;
+        self.at += piece.len() as u64;
+        if let Some(h) = self.hashes.as_mut() {
+            h.update(piece);
+        }
+        Ok(())
+    }
+
+    /// Values (hex) of the whole blocks written, the last included only if
+    /// it ends the file; none when the first byte was not on a block
+    /// boundary. Call once, after the last write.
+    #[napi]
+    pub fn finish(&mut self) -> Vec<String> {
+        self.hashes
+            .take()
+            .map(|h| h.finish().iter().map(core::to_hex).collect())
+            .unwrap_or_default()
+    }
+}
+
 /// Takes an exclusive lock on the open file `fd` (an open-file-description
 /// lock, so two opens in one process exclude each other too) without
 /// waiting: false when another open of the file holds one.

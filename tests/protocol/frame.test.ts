@@ -84,3 +84,54 @@ test('bulk sent in pieces and received in small chunks keeps its bytes, in the p
   assert.ok(bulk.buffer().equals(Buffer.concat(pieces)));
   assert.ok(frames[1]!.bulk.buffer().equals(Buffer.alloc(5, 9)));
 });
+
+test('a streamed request is handed over once its metadata is in; its bulk follows piece by piece, then the next frame', async () => {
+  const bulk = Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 7) & 0xff));
+  const bytes = wire(encodeFrame(Kind.Request, 1, { method: 'send', args: {} }, bulk), encodeFrame(Kind.Request, 2, { method: 'read', args: {} }, Buffer.from('after')));
+  for (const step of [1, 13, 64, 999, bytes.length]) {
+    const d = new FrameDecoder(MAX_FRAME, (kind, meta) => kind === Kind.Request && (meta as { method: string }).method === 'send');
+    const frames = [];
+    for (let at = 0; at < bytes.length; at += step) frames.push(...d.push(bytes.subarray(at, at + step)));
+    assert.equal(frames.length, 2, `step ${step}`);
+    const streamed = frames[0]!.bulk;
+    assert.equal(streamed.length, bulk.length);
+    const got: Buffer[] = [];
+    await streamed.consume((p) => got.push(Buffer.from(p)));
+    assert.ok(Buffer.concat(got).equals(bulk), `step ${step}`);
+    assert.equal(frames[1]!.bulk.buffer().toString(), 'after');
+  }
+  // Handed over before the bulk is in: consume waits for it, in order.
+  const d = new FrameDecoder(MAX_FRAME, () => true);
+  const cut = bytes.length - 200;
+  const [first] = d.push(bytes.subarray(0, 40 + 13 + 30));
+  assert.equal(first!.bulk.complete, false);
+  assert.throws(() => first!.bulk.chunks, /still arriving/);
+  const got: Buffer[] = [];
+  const done = first!.bulk.consume((p) => got.push(Buffer.from(p)));
+  d.push(bytes.subarray(40 + 13 + 30, cut));
+  d.push(bytes.subarray(cut));
+  await done;
+  assert.ok(Buffer.concat(got).equals(bulk));
+});
+
+test('a streamed bulk whose consumer fails rejects at once, drops the rest, and the frames after it still decode', async () => {
+  const bulk = Buffer.alloc(4096, 1);
+  const bytes = wire(encodeFrame(Kind.Request, 1, { method: 'send' }, bulk), encodeFrame(Kind.Request, 2, { method: 'x' }));
+  const d = new FrameDecoder(MAX_FRAME, (_k, meta) => (meta as { method: string }).method === 'send');
+  const [streamed] = d.push(bytes.subarray(0, 100));
+  let calls = 0;
+  const done = streamed!.bulk.consume(() => {
+    calls++;
+    throw new RealizeError('no_space', 'disk full');
+  });
+  await assert.rejects(done, (e: RealizeError) => e.code === 'no_space');
+  const rest = d.push(bytes.subarray(100));
+  assert.equal(calls, 1);
+  assert.deepEqual(rest.map((f) => f.id), [2]);
+  // A session that closes mid-bulk fails the consumer rather than leaving it waiting.
+  const e = new FrameDecoder(MAX_FRAME, () => true);
+  const [open] = e.push(bytes.subarray(0, 100));
+  const waiting = open!.bulk.consume(() => {});
+  e.abort(new RealizeError('network', 'the connection closed'));
+  await assert.rejects(waiting, (err: RealizeError) => err.code === 'network');
+});

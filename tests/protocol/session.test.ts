@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Session, type Handler } from '../../lib/protocol/session.js';
+import { Session, handlerOf, streamed, type Handler } from '../../lib/protocol/session.js';
 import { RealizeError } from '../../lib/model/errors.js';
 import { duplexPair } from '../helpers/pair.js';
 
@@ -44,6 +44,25 @@ test('errors cross with their code and message; the session goes on', async () =
   });
   await assert.rejects(client.call('bad', {}), (e: RealizeError) => e.code === 'no_space' && /no space/.test(e.message));
   assert.equal((await client.call('good', {})).result, 'ok');
+  client.close();
+});
+
+test('a streamed method takes its bulk as it arrives; one that fails first leaves the session in step', async () => {
+  const handler = handlerOf({
+    put: streamed(async (a, bulk) => {
+      if (a.refuse) throw new RealizeError('path', 'refused before reading');
+      let n = 0;
+      await bulk.consume((p) => (n += p.length));
+      return { result: n };
+    }),
+    echo: async (_a, bulk) => ({ bulk: bulk.buffer() }),
+  });
+  const { client } = connect(handler);
+  const big = Buffer.alloc(3 << 20, 7);
+  assert.equal((await client.call('put', {}, { bulk: big })).result, big.length);
+  await assert.rejects(client.call('put', { refuse: true }, { bulk: big }), (e: RealizeError) => e.code === 'path');
+  const echoed = await client.call('echo', {}, { bulk: Buffer.from('still in step') });
+  assert.equal(echoed.bulk!.toString(), 'still in step');
   client.close();
 });
 

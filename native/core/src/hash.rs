@@ -204,29 +204,61 @@ pub fn hash_pieces_blocks(
     }
     let total: u64 = pieces.iter().map(|p| p.len() as u64).sum();
     check_whole_blocks(size, first, total)?;
-    let mut values = Vec::new();
-    let mut index = first;
-    let mut hasher = block_hasher(size, index);
-    let mut fed = 0u64;
+    let mut hashes = BlockHashes::new(size, first);
     for piece in pieces {
-        let mut rest: &[u8] = piece;
-        while !rest.is_empty() {
-            let take = rest.len().min((BLOCK_SIZE - fed) as usize);
-            hasher.update(&rest[..take]);
-            rest = &rest[take..];
-            fed += take as u64;
-            if fed == BLOCK_SIZE {
-                values.push(block_finish(size, &hasher));
-                index += 1;
-                hasher = block_hasher(size, index);
-                fed = 0;
+        hashes.update(piece);
+    }
+    Ok(hashes.finish())
+}
+
+/// Block values of bytes fed a piece at a time, starting at block `first`
+/// of a file of `size` bytes: each block's value is computed as its last
+/// byte passes, so the bytes are hashed while still in the cache.
+pub struct BlockHashes {
+    size: u64,
+    index: u64,
+    hasher: blake3::Hasher,
+    fed: u64,
+    values: Vec<ChainingValue>,
+}
+
+impl BlockHashes {
+    /// Values from block `first` of a file of `size` bytes on.
+    pub fn new(size: u64, first: u64) -> BlockHashes {
+        BlockHashes {
+            size,
+            index: first,
+            hasher: block_hasher(size, first),
+            fed: 0,
+            values: Vec::new(),
+        }
+    }
+
+    /// Feeds the next bytes.
+    pub fn update(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let take = bytes.len().min((BLOCK_SIZE - self.fed) as usize);
+            self.hasher.update(&bytes[..take]);
+            bytes = &bytes[take..];
+            self.fed += take as u64;
+            if self.fed == BLOCK_SIZE {
+                self.values.push(block_finish(self.size, &self.hasher));
+                self.index += 1;
+                self.hasher = block_hasher(self.size, self.index);
+                self.fed = 0;
             }
         }
     }
-    if fed > 0 || total == 0 {
-        values.push(block_finish(size, &hasher));
+
+    /// Values of the whole blocks fed, the last one included only if it
+    /// ends the file (or the file is empty and nothing was fed).
+    pub fn finish(mut self) -> Vec<ChainingValue> {
+        let end = self.index * BLOCK_SIZE + self.fed;
+        if (self.fed > 0 && end == self.size) || (self.size == 0 && self.values.is_empty()) {
+            self.values.push(block_finish(self.size, &self.hasher));
+        }
+        self.values
     }
-    Ok(values)
 }
 
 /// Checks that `len` bytes at block `first` are whole blocks of a file of
@@ -400,6 +432,18 @@ mod tests {
         let data = crate::testutil::noise(3 * MIB, 9);
         let short: Vec<&[u8]> = data[..MIB + 1].chunks(4096).collect();
         assert!(hash_pieces_blocks(3 * MIB as u64, 0, &short).is_err());
+    }
+
+    #[test]
+    fn block_hashes_keep_only_whole_blocks_or_the_files_end() {
+        let data = crate::testutil::noise(3 * MIB + 5, 3);
+        let h = hash_bytes(&data);
+        let mut part = BlockHashes::new(data.len() as u64, 1);
+        part.update(&data[MIB..2 * MIB + 10]);
+        assert_eq!(part.finish(), h.blocks[1..2], "a block not fed whole has no value");
+        let mut tail = BlockHashes::new(data.len() as u64, 3);
+        tail.update(&data[3 * MIB..]);
+        assert_eq!(tail.finish(), h.blocks[3..]);
     }
 
     #[test]
