@@ -269,7 +269,8 @@ impl BlockWriter {
         // SAFETY: ManuallyDrop: the descriptor is the caller's and stays
         // open; a bad one fails the write.
         let file = ManuallyDrop::new(unsafe { File::from_raw_fd(self.fd) });
-        file.write_all_at(piece, self.at).map_err(fail)?;
+        file.write_all_at(piece, self.at)
+            .map_err(|e| fail(format!("cannot write the partial file: {e}")))?;
         self.at += piece.len() as u64;
         if let Some(h) = self.hashes.as_mut() {
             h.update(piece);

@@ -2,6 +2,7 @@
 // and HOST:PATH over a real OpenSSH sshd; interruptions and resumption.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN_DIR } from '../helpers/run.js';
@@ -60,6 +61,31 @@ test('move over ssh (HOST:PATH through OpenSSH, realize-serve --stdio at the far
   assert.equal(r2.status, 0, r2.stderr);
   assert.deepEqual(b3sums(src), before);
   assert.deepEqual(listFiles(dst), []);
+});
+
+test('a full disk at the far end: "no space" for the files that do not fit, the session goes on, sources kept', { skip: process.getuid?.() !== 0 && 'needs root to mount a tmpfs' }, async () => {
+  const src = join(dir, 'full-src');
+  // Large files travel in ranges, their data written as it arrives.
+  makeTree(src, { 'a.bin': 5 * 1024 * 1024, 'b.bin': 5 * 1024 * 1024, 'c.bin': 5 * 1024 * 1024 });
+  const before = b3sums(src);
+  const small = join(dir, 'full-dst');
+  mkdirSync(small);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', small]);
+  try {
+    const r = await syncJson(['--parallel', '1', '-e', sshd.rsh, '--remote-serve', remoteServe, src, `${sshd.userHost}:${small}`]);
+    assert.equal(r.status, 1, r.stderr);
+    const errors = r.events.filter((e) => e.event === 'file_error');
+    assert.ok(errors.length >= 2, JSON.stringify(r.events));
+    for (const e of errors) assert.match(String(e.error), /no space left on device/i);
+    const moved = new Set(r.events.filter((e) => e.event === 'file_done').map((e) => e.path as string));
+    assert.equal(moved.size, 3 - errors.length);
+    for (const [path, sum] of before) {
+      if (moved.has(path)) assert.equal(b3sums(small).get(path), sum);
+      else assert.equal(b3sums(src).get(path), sum, `${path} kept at the source`);
+    }
+  } finally {
+    execFileSync('umount', [small]);
+  }
 });
 
 test('remote to remote: a peer arena to an ssh host, the data flowing through the client', async () => {
