@@ -43,7 +43,9 @@ export async function serveStdio(opts: { root?: string; configPath?: string; log
   const granted = new Set(store.arenas());
   const session = new Session(stdioStream(), {
     hello: { peer: hostname(), arenas: [...granted] },
-    handler: realizeHandler(store, granted, logChange(opts.log, 'stdio')),
+    // A session for one realize-sync, which shows only what went wrong: its
+    // stderr crosses back over ssh, so file-by-file lines wait for REALIZE_LOG=debug.
+    handler: realizeHandler(store, granted, logChange({ ...opts.log, info: opts.log.debug }, 'stdio')),
   });
   await new Promise<void>((resolve, reject) => {
     session.on('close', (err?: RealizeError) => (err && err.code !== 'network' ? reject(err) : resolve()));
