@@ -258,26 +258,14 @@ export function startWriteback(fd: number, offset: number, length: number): Prom
 }
 
 /**
- * Writes bytes arriving a piece at a time from `offset` of the open file
- * `fd` (borrowed: it must stay open), hashing them as they pass: each call
- * runs on this thread, while the piece is still in the cache.
+ * Writes `pieces`, in order, at `offset` of the open file `fd` (which must
+ * stay open until the promise settles), then hashes them while they are
+ * still in the cache: the values of the blocks they hold when they are whole
+ * blocks from a block boundary (the last may end a file of `fileSize`
+ * bytes), else none. A full disk is RealizeError 'no_space'.
  */
-export class BlockWriter {
-  readonly #writer: Binding.BlockWriter;
-
-  constructor(fd: number, offset: number, fileSize: number) {
-    this.#writer = sync(() => new native.BlockWriter(fd, offset, fileSize));
-  }
-
-  /** Writes `piece` next, all of it (a RealizeError otherwise: 'no_space' on a full disk). */
-  write(piece: Buffer): void {
-    sync(() => this.#writer.write(piece));
-  }
-
-  /** Values of the whole blocks written (the last one too if it ends the file); none when `offset` was not on a block boundary. */
-  finish(): string[] {
-    return this.#writer.finish();
-  }
+export function writeBlocks(fd: number, offset: number, fileSize: number, pieces: readonly Buffer[]): Promise<string[]> {
+  return later(() => native.writeBlocks(fd, offset, fileSize, [...pieces]));
 }
 
 /**

@@ -31,10 +31,9 @@ export interface FileHashes {
 
 /**
  * Bytes still arriving (a network request's data). `consume` hands each
- * piece to `each`, in order, as it arrives; `each` must be done with it when
- * it returns. Resolves once all arrived; rejects at once with what `each`
- * threw (the rest is then dropped as it arrives), or if the rest never
- * comes.
+ * piece to `each`, in order, as it arrives (the piece is the consumer's to
+ * keep). Resolves once all arrived; rejects at once with what `each` threw
+ * (the rest is then dropped as it arrives), or if the rest never comes.
  */
 export interface IncomingBytes {
   readonly length: number;

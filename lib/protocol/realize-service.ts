@@ -325,10 +325,10 @@ function bulk(reply: Reply): Buffer {
   return reply.bulk ?? Buffer.alloc(0);
 }
 
-/** Bytes to send on: those still arriving are gathered (copied, as each piece is only lent). */
+/** Bytes to send on: those still arriving are gathered first. */
 async function inHand(data: Buffer | readonly Buffer[] | IncomingBytes): Promise<Buffer | readonly Buffer[]> {
   if (Buffer.isBuffer(data) || Array.isArray(data)) return data as Buffer | readonly Buffer[];
   const pieces: Buffer[] = [];
-  await (data as IncomingBytes).consume((p) => pieces.push(Buffer.from(p)));
+  await (data as IncomingBytes).consume((p) => pieces.push(p));
   return pieces;
 }

@@ -9,7 +9,7 @@ import { promises as fs } from 'node:fs';
 import { RealizeError } from '../model/errors.js';
 import type { ArenaPath } from '../model/path.js';
 import type { IncomingBytes } from '../model/service.js';
-import { BLOCK_SIZE, BlockWriter, hashBlocks, hashDataBlocks, rootFromBlocks, startWriteback, tryLockExclusive } from '../native.js';
+import { BLOCK_SIZE, hashBlocks, rootFromBlocks, startWriteback, tryLockExclusive, writeBlocks } from '../native.js';
 import { WRITE, createExclusive, fdPath, openChecked } from './resolve.js';
 
 /** Writes at least this large start their write-back at once (see write). */
@@ -47,24 +47,48 @@ class OpenPartial {
   /** Writes `pieces` at `offset` and sets the size to `fileSize`; whole blocks (the last may end the file) are hashed as they pass. */
   async write(offset: number, fileSize: number, pieces: readonly Buffer[]): Promise<void> {
     const length = pieces.reduce((n, c) => n + c.length, 0);
-    const whole = length > 0 && offset % BLOCK_SIZE === 0 && ((offset + length) % BLOCK_SIZE === 0 || offset + length === fileSize) && offset + length <= fileSize;
-    await this.#writing(offset, length, fileSize, async () => {
-      const hashing = whole ? hashDataBlocks(pieces, offset / BLOCK_SIZE, fileSize) : undefined;
-      hashing?.catch(() => {});
-      await writeFully(this.fh, pieces, offset);
-      return hashing;
-    });
+    await this.#writing(offset, length, fileSize, () => writeBlocks(this.fh.fd, offset, fileSize, pieces));
   }
 
   /**
-   * Writes bytes as they arrive, each piece at once on this thread (still in
-   * the cache) and hashed as it passes; then sets the size to `fileSize`.
+   * Writes bytes as they arrive: each block as soon as it is all in, while
+   * still in the cache, hashed right after it is written; then sets the
+   * size to `fileSize`.
    */
   async writeIncoming(offset: number, fileSize: number, data: IncomingBytes): Promise<void> {
     await this.#writing(offset, data.length, fileSize, async () => {
-      const writer = new BlockWriter(this.fh.fd, offset, fileSize);
-      await data.consume((piece) => writer.write(piece));
-      return writer.finish();
+      const writes: Promise<string[]>[] = [];
+      let failure: unknown;
+      let group: Buffer[] = [];
+      let start = offset;
+      let at = offset;
+      const launch = () => {
+        if (group.length === 0) return;
+        const w = writeBlocks(this.fh.fd, start, fileSize, group);
+        w.catch((err: unknown) => (failure ??= err));
+        writes.push(w);
+        group = [];
+        start = at;
+      };
+      try {
+        await data.consume((piece) => {
+          if (failure !== undefined) throw failure;
+          for (let p = piece; p.length > 0; ) {
+            const take = Math.min(p.length, BLOCK_SIZE - (at % BLOCK_SIZE));
+            group.push(p.subarray(0, take));
+            at += take;
+            p = p.subarray(take);
+            if (at % BLOCK_SIZE === 0) launch();
+          }
+        });
+        launch();
+      } finally {
+        // Never leave a write running on a file that may be closed next.
+        await Promise.allSettled(writes);
+      }
+      if (failure !== undefined) throw failure;
+      // Values line up with blocks only from a block boundary.
+      return offset % BLOCK_SIZE === 0 ? (await Promise.all(writes)).flat() : [];
     });
   }
 
@@ -274,17 +298,3 @@ function sweep(): void {
   }
 }
 
-/** Writes every piece in order from `offset` (writev), carrying on after a short write. */
-async function writeFully(fh: fs.FileHandle, pieces: readonly Buffer[], offset: number): Promise<void> {
-  let rest = pieces.filter((p) => p.length > 0);
-  let at = offset;
-  while (rest.length > 0) {
-    const { bytesWritten } = await fh.writev(rest, at);
-    at += bytesWritten;
-    let n = bytesWritten;
-    while (rest.length > 0 && n >= rest[0]!.length) n -= rest.shift()!.length;
-    if (n > 0) rest[0] = rest[0]!.subarray(n);
-  }
-}
-
-export type { OpenPartial };

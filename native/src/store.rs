@@ -1,12 +1,11 @@
-//! fetchFiles, putFiles, syncFs, startWriteback, scanDir, BlockWriter,
+//! fetchFiles, putFiles, syncFs, startWriteback, scanDir, writeBlocks,
 //! tryLockExclusive: batches of whole small files in one call, the
 //! durability barrier, early write-back, a directory listed in one call,
-//! bytes written and hashed as they arrive, and the partial-file lock.
+//! bytes written and hashed in one pass, and the partial-file lock.
 
 use std::fs::File;
 use std::mem::ManuallyDrop;
 use std::os::fd::FromRawFd;
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 use napi::bindgen_prelude::{AsyncTask, Buffer};
@@ -238,56 +237,56 @@ pub fn start_writeback(fd: i32, offset_: f64, length: f64) -> Result<AsyncTask<W
 }
 
 /// One entry of a directory; `size`, `mtime` and `ino` only for a regular file.
-/// Writes bytes arriving a piece at a time into an open file from an
-/// offset, hashing them as they pass (the piece is still in the cache): how
-/// data from the network reaches a partial file.
-#[napi]
-pub struct BlockWriter {
+pub struct WriteBlocksTask {
     fd: i32,
-    at: u64,
-    /// None when the bytes do not start on a block boundary: nothing to hash.
-    hashes: Option<core::BlockHashes>,
+    offset: u64,
+    file_size: u64,
+    pieces: Vec<Buffer>,
 }
 
-#[napi]
-impl BlockWriter {
-    /// For the open file `fd` (borrowed, never closed here), from `offset`
-    /// of a file of `fileSize` bytes.
-    #[napi(constructor)]
-    pub fn new(fd: i32, offset_: f64, file_size: f64) -> Result<BlockWriter> {
-        let at = offset("offset", offset_)?;
-        let size = offset("fileSize", file_size)?;
-        let hashes = at
-            .is_multiple_of(core::BLOCK_SIZE)
-            .then(|| core::BlockHashes::new(size, at / core::BLOCK_SIZE));
-        Ok(BlockWriter { fd, at, hashes })
-    }
+impl Task for WriteBlocksTask {
+    type Output = Vec<core::ChainingValue>;
+    type JsValue = Vec<String>;
 
-    /// Writes `piece` next (all of it, or throws), then hashes it.
-    #[napi]
-    pub fn write(&mut self, piece: &[u8]) -> Result<()> {
-        // SAFETY: ManuallyDrop: the descriptor is the caller's and stays
-        // open; a bad one fails the write.
+    fn compute(&mut self) -> Result<Self::Output> {
+        // SAFETY: ManuallyDrop: the descriptor is the caller's, open until
+        // this task settles; a bad one fails the write.
         let file = ManuallyDrop::new(unsafe { File::from_raw_fd(self.fd) });
-        file.write_all_at(piece, self.at)
+        let pieces: Vec<&[u8]> = self.pieces.iter().map(|p| &p[..]).collect();
+        core::write_pieces_at(&file, self.offset, &pieces)
             .map_err(|e| fail(format!("cannot write the partial file: {e}")))?;
-        self.at += piece.len() as u64;
-        if let Some(h) = self.hashes.as_mut() {
-            h.update(piece);
+        // Hashed right after the write, while the bytes are still in the
+        // cache; bytes that are not whole blocks have no values.
+        if !self.offset.is_multiple_of(core::BLOCK_SIZE) {
+            return Ok(Vec::new());
         }
-        Ok(())
+        let first = self.offset / core::BLOCK_SIZE;
+        Ok(core::hash_pieces_blocks(self.file_size, first, &pieces).unwrap_or_default())
     }
 
-    /// Values (hex) of the whole blocks written, the last included only if
-    /// it ends the file; none when the first byte was not on a block
-    /// boundary. Call once, after the last write.
-    #[napi]
-    pub fn finish(&mut self) -> Vec<String> {
-        self.hashes
-            .take()
-            .map(|h| h.finish().iter().map(core::to_hex).collect())
-            .unwrap_or_default()
+    fn resolve(&mut self, _: Env, values: Self::Output) -> Result<Vec<String>> {
+        Ok(values.iter().map(core::to_hex).collect())
     }
+}
+
+/// Writes `pieces`, in order, at `offset` of the open file `fd` (borrowed:
+/// it must stay open until the promise settles), then hashes them: the
+/// values of the blocks they hold when they are whole blocks from a block
+/// boundary (the last may end the file) of a file of `fileSize` bytes, else
+/// none.
+#[napi(ts_return_type = "Promise<string[]>")]
+pub fn write_blocks(
+    fd: i32,
+    offset_: f64,
+    file_size: f64,
+    pieces: Vec<Buffer>,
+) -> Result<AsyncTask<WriteBlocksTask>> {
+    Ok(AsyncTask::new(WriteBlocksTask {
+        fd,
+        offset: offset("offset", offset_)?,
+        file_size: offset("fileSize", file_size)?,
+        pieces,
+    }))
 }
 
 /// Takes an exclusive lock on the open file `fd` (an open-file-description

@@ -4,23 +4,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RealizeError } from '../../lib/model/errors.js';
 import { parsePath } from '../../lib/model/path.js';
-import { RealStore } from '../../lib/storage/real.js';
 import { randomBytes } from 'node:crypto';
+import { tempArena } from '../helpers/arena.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const MIB = 1 << 20;
 const dir = tempDir();
 let n = 0;
-
-function arena(): { root: string; store: RealStore } {
-  const root = join(dir, `arena${n++}`);
-  mkdirSync(root);
-  return { root, store: new RealStore(new Map([['a', root]])) };
-}
 
 function b3(data: Buffer): string {
   const probe = join(dir, `probe${n++}`);
@@ -35,7 +29,7 @@ async function rejects(p: Promise<unknown>, code: string, re: RegExp): Promise<v
 const f = parsePath('f.bin');
 
 test('ranges sent in any order, several at once, finish against the b3sum root', async () => {
-  const { root, store } = arena();
+  const { root, store } = tempArena();
   const data = randomBytes(5 * MIB + 123);
   const ranges = [2, 0, 4, 1, 3, 5].map((i) => [i * MIB, Math.min(data.length, (i + 1) * MIB)] as const);
   await Promise.all(ranges.map(([s, e]) => store.send('a', f, s, data.length, data.subarray(s, e))));
@@ -44,7 +38,7 @@ test('ranges sent in any order, several at once, finish against the b3sum root',
 });
 
 test('a partial from an earlier run is hashed where this process did not write it: a bad old block fails finish', async () => {
-  const { root, store } = arena();
+  const { root, store } = tempArena();
   const data = randomBytes(4 * MIB);
   // An earlier run wrote the first two blocks, one of them wrong.
   const old = Buffer.from(data.subarray(0, 2 * MIB));
@@ -59,7 +53,7 @@ test('a partial from an earlier run is hashed where this process did not write i
 });
 
 test('a partial replaced under its name between ranges is opened anew, and finish reads it whole', async () => {
-  const { root, store } = arena();
+  const { root, store } = tempArena();
   const data = randomBytes(3 * MIB);
   await store.send('a', f, 0, data.length, data.subarray(0, MIB));
   // Someone swaps in another file of the right size with a wrong first block.
@@ -71,7 +65,7 @@ test('a partial replaced under its name between ranges is opened anew, and finis
 });
 
 test('a deleted partial is closed: the next range starts a new file', async () => {
-  const { root, store } = arena();
+  const { root, store } = tempArena();
   const data = randomBytes(2 * MIB);
   await store.send('a', f, 0, data.length, data.subarray(0, MIB));
   await store.delete('a', f);
@@ -82,7 +76,7 @@ test('a deleted partial is closed: the next range starts a new file', async () =
 });
 
 test('a size change forgets what was hashed: finish still agrees with b3sum', async () => {
-  const { root, store } = arena();
+  const { root, store } = tempArena();
   const data = randomBytes(3 * MIB + 5);
   await store.send('a', f, 0, 4 * MIB, randomBytes(2 * MIB));
   await store.send('a', f, 0, data.length, data.subarray(0, 2 * MIB));
@@ -93,7 +87,7 @@ test('a size change forgets what was hashed: finish still agrees with b3sum', as
 });
 
 test('another process cannot write a partial this one holds: conflict, and its bytes stay', async () => {
-  const { root, store } = arena();
+  const { root, store } = tempArena();
   const data = randomBytes(2 * MIB);
   await store.send('a', f, 0, data.length, data.subarray(0, MIB));
   const script = join(dir, 'other.mjs');

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RealizeError } from '../../lib/model/errors.js';
 import { parsePath } from '../../lib/model/path.js';
@@ -12,16 +12,10 @@ import { RemoteFiles, realizeHandler } from '../../lib/protocol/realize-service.
 import { Session } from '../../lib/protocol/session.js';
 import { RealStore } from '../../lib/storage/real.js';
 import { duplexPair } from '../helpers/pair.js';
+import { tempArena } from '../helpers/arena.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const dir = tempDir();
-let n = 0;
-
-function arena(): { root: string; store: RealStore } {
-  const root = join(dir, `arena${n++}`);
-  mkdirSync(root);
-  return { root, store: new RealStore(new Map([['a', root]])) };
-}
 
 function b3sum(path: string): string {
   return execFileSync('b3sum', ['--no-names', path], { encoding: 'utf8' }).trim();
@@ -47,7 +41,7 @@ function fetch(store: { fetchMany: RealStore['fetchMany'] }, path: string, maxSi
 }
 
 test('put then fetch: the bytes, the b3sum root and the exact mtime make the round trip', async () => {
-  const { root, store } = arena();
+  const { root, store } = tempArena();
   const data = Buffer.from('a small file, whole\n');
   writeFileSync(join(dir, 'probe'), data);
   const hash = b3sum(join(dir, 'probe'));
@@ -67,7 +61,7 @@ test('put then fetch: the bytes, the b3sum root and the exact mtime make the rou
 });
 
 test('put refuses data that does not match its root, and never replaces a final file', async () => {
-  const { root, store } = arena();
+  const { root, store } = tempArena();
   const wrong = '0'.repeat(64);
   await rejects(put(store, 'x', Buffer.from('data'), 0, wrong), 'verify', /does not match its BLAKE3/);
   assert.equal(existsSync(join(root, 'x')) || existsSync(join(root, '.x.part')), false);
@@ -78,7 +72,7 @@ test('put refuses data that does not match its root, and never replaces a final 
 });
 
 test('fetch refuses a file grown past its limit and a symbolic link', async () => {
-  const { root, store } = arena();
+  const { root, store } = tempArena();
   writeFileSync(join(root, 'big'), Buffer.alloc(5000));
   await rejects(fetch(store, 'big', 4096), 'conflict', /since it was listed/);
   symlinkSync(join(root, 'big'), join(root, 'link'));
@@ -88,7 +82,7 @@ test('fetch refuses a file grown past its limit and a symbolic link', async () =
 });
 
 test('through the protocol: fetch and put validated, limits enforced, errors keep their codes', async () => {
-  const { root, store } = arena();
+  const { root, store } = tempArena();
   const [x, y] = duplexPair();
   const server = new Session(x, { hello: { peer: 'server', arenas: ['a'] }, handler: realizeHandler(store, new Set(['a'])) });
   const client = new Session(y, { hello: { peer: 'client', arenas: [] } });

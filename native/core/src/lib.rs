@@ -41,6 +41,6 @@ pub use signature::{
     MIN_STRONG_LEN,
 };
 pub use store::{
-    fetch_file, fetch_files, put_file, put_files, start_writeback, try_lock_exclusive, sync_fs, Fetched, PutRequest,
+    fetch_file, fetch_files, put_file, put_files, start_writeback, try_lock_exclusive, write_pieces_at, sync_fs, Fetched, PutRequest,
     Stamp, StoreError,
 };

@@ -362,6 +362,49 @@ pub fn start_writeback(fd: i32, offset: u64, len: u64) -> io::Result<()> {
     Ok(())
 }
 
+/// Writes `pieces`, in order, at `offset` of `file`: one pwritev for many
+/// pieces, carrying on after a short write.
+pub fn write_pieces_at(file: &File, mut offset: u64, pieces: &[&[u8]]) -> io::Result<()> {
+    let mut rest: Vec<&[u8]> = pieces.iter().copied().filter(|p| !p.is_empty()).collect();
+    let mut first = 0;
+    while first < rest.len() {
+        let iov: Vec<libc::iovec> = rest[first..]
+            .iter()
+            .take(1024)
+            .map(|p| libc::iovec {
+                iov_base: p.as_ptr() as *mut libc::c_void,
+                iov_len: p.len(),
+            })
+            .collect();
+        let Ok(at) = i64::try_from(offset) else {
+            return Err(io::Error::other("offset out of bounds"));
+        };
+        // SAFETY: every iovec points into a slice borrowed for this call; the
+        // kernel only reads them.
+        let n = unsafe { libc::pwritev(file.as_raw_fd(), iov.as_ptr(), iov.len() as i32, at) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::WriteZero, "the file took no bytes"));
+        }
+        let mut n = n as usize;
+        offset += n as u64;
+        while first < rest.len() && n >= rest[first].len() {
+            n -= rest[first].len();
+            first += 1;
+        }
+        if n > 0 {
+            rest[first] = &rest[first][n..];
+        }
+    }
+    Ok(())
+}
+
 /// Takes an exclusive open-file-description lock on the whole of `fd`
 /// without waiting: true when taken, false when another open file (another
 /// process, or another open of the file here) holds one. Released when every
@@ -386,6 +429,20 @@ pub fn try_lock_exclusive(fd: i32) -> io::Result<bool> {
 mod tests {
     use super::*;
     use crate::testutil::TempDir;
+
+    #[test]
+    fn pieces_are_written_in_order_at_the_offset() {
+        let dir = TempDir::new("store-pieces");
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"0123456789").unwrap();
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let many: Vec<Vec<u8>> = (0..3000u32).map(|i| vec![b'a' + (i % 26) as u8; 1 + (i % 3) as usize]).collect();
+        let pieces: Vec<&[u8]> = std::iter::once(&b""[..]).chain(many.iter().map(|p| &p[..])).collect();
+        write_pieces_at(&file, 4, &pieces).unwrap();
+        let got = std::fs::read(&path).unwrap();
+        let want: Vec<u8> = b"0123".iter().copied().chain(many.concat()).collect();
+        assert_eq!(got, want);
+    }
 
     #[test]
     fn an_exclusive_lock_excludes_other_opens_until_closed() {
