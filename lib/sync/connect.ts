@@ -63,7 +63,7 @@ export async function connect(spec: EndpointSpec, opts: ConnectOptions): Promise
     stream = conn.stream;
     closeTransport = conn.close;
   } else {
-    const conn = spawnRemote(opts.rsh, spec.userHost, [...splitCommand(opts.remoteServe), '--stdio', '--root', spec.path]);
+    const conn = await spawnRemote(opts.rsh, spec.userHost, [...splitCommand(opts.remoteServe), '--stdio', '--root', spec.path]);
     stream = conn.stream;
     closeTransport = conn.close;
     describe = (e) => {

@@ -1,9 +1,13 @@
 // `[USER@]HOST:PATH` endpoints: run `ssh HOST realize-serve --stdio --root PATH`
 // with the ssh binary (as rsync does), so ~/.ssh/config, agents and
 // known_hosts work unchanged. The child's stdin/stdout are the session stream.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { basename } from 'node:path';
+import { promisify } from 'node:util';
 import { Duplex } from 'node:stream';
 import { RealizeError } from '../model/errors.js';
+
+const execFileAsync = promisify(execFile);
 
 export interface CommandConnection {
   stream: Duplex;
@@ -27,10 +31,32 @@ export function shellQuote(word: string): string {
   return /^[A-Za-z0-9_\/.,:=@%+-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
-export function spawnRemote(rsh: string, userHost: string, remoteCommand: string[]): CommandConnection {
+/**
+ * Options that make OpenSSH's ssh prefer the AES-GCM ciphers (hardware
+ * accelerated on x86 and ARMv8: a third faster than its default
+ * chacha20-poly1305 for bulk data here) for `userHost`: the same ciphers its
+ * configuration allows, in another order. None when `cmd` is not ssh, `args`
+ * already name ciphers, or `ssh -G` cannot tell.
+ */
+export async function preferAesGcm(cmd: string, args: string[], userHost: string): Promise<string[]> {
+  if (basename(cmd) !== 'ssh' || args.some((a) => a === '-c' || /ciphers/i.test(a))) return [];
+  let settings: string;
+  try {
+    settings = (await execFileAsync(cmd, [...args, '-G', userHost], { timeout: 5000 })).stdout;
+  } catch {
+    return [];
+  }
+  const listed = /^ciphers (\S+)$/m.exec(settings)?.[1]?.split(',') ?? [];
+  const gcm = listed.filter((c) => /^aes\d+-gcm@openssh\.com$/.test(c));
+  if (gcm.length === 0 || listed.slice(0, gcm.length).every((c, i) => c === gcm[i])) return [];
+  return ['-o', `Ciphers=${[...gcm, ...listed.filter((c) => !gcm.includes(c))].join(',')}`];
+}
+
+export async function spawnRemote(rsh: string, userHost: string, remoteCommand: string[]): Promise<CommandConnection> {
   const [cmd, ...args] = splitCommand(rsh);
   if (!cmd) throw new RealizeError('usage', 'empty --rsh command');
-  const child = spawn(cmd, [...args, userHost, remoteCommand.map(shellQuote).join(' ')], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const prefer = await preferAesGcm(cmd, args, userHost);
+  const child = spawn(cmd, [...args, ...prefer, userHost, remoteCommand.map(shellQuote).join(' ')], { stdio: ['pipe', 'pipe', 'pipe'] });
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => {
     if (err.length < 4096) err += d;
