@@ -1,8 +1,9 @@
 // The Real: files a peer holds completely, as ordinary files in each arena's
 // directory, served through the FileService interface. Partial files are
 // `.<name>.part` beside their final name; the final file stays untouched
-// until `finish` renames a verified partial over it. Nothing is fsynced file
-// by file: `flush` is one barrier (syncfs) for every file finished before it.
+// until `finish` renames a verified partial over it (partials.ts writes them,
+// hashing what it writes). Nothing is fsynced file by file: `flush` is one
+// barrier (syncfs) for every file finished before it.
 import { promises as fs, type Stats } from 'node:fs';
 import { basename, join } from 'node:path';
 import { RealizeError, batchUnlessFailed, toRealizeError } from '../model/errors.js';
@@ -185,9 +186,10 @@ export class RealStore implements FileService {
     return resolveParent(await this.root(arena), path, create);
   }
 
-  async #openFile(arena: string, path: ArenaPath, form: FileForm, flags: number, create = false): Promise<OpenFile> {
-    const dir = await this.#dir(arena, path, create);
-    return openChecked(join(dir, form === 'partial' ? partialName(path) : finalName(path)), form === 'partial' ? partialPath(path) : path, flags);
+  /** Opens a form of the file for reading (writes go through partials.ts). */
+  async #openForReading(arena: string, path: ArenaPath, form: FileForm): Promise<OpenFile> {
+    const dir = await this.#dir(arena, path);
+    return openChecked(join(dir, form === 'partial' ? partialName(path) : finalName(path)), form === 'partial' ? partialPath(path) : path, READ);
   }
 
   /**
@@ -201,7 +203,7 @@ export class RealStore implements FileService {
     const key = `${arena}\0${form}\0${path}`;
     let shared = this.#readers.get(key);
     if (!shared) {
-      const opened = this.#openFile(arena, path, form, READ);
+      const opened = this.#openForReading(arena, path, form);
       opened.catch(() => {});
       shared = { opened, users: 0 };
       this.#readers.set(key, shared);
