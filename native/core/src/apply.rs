@@ -189,10 +189,15 @@ fn build(
             window_end,
         });
     }
-    // Sized once, then overwritten in place: a reused buffer stays mapped,
-    // which costs far less than faulting in fresh pages for every range.
-    out.clear();
-    out.resize(info.output_len as usize, 0);
+    // Sized, then overwritten in place (copies and literals cover every
+    // byte): a reused buffer stays mapped, which costs far less than
+    // faulting in fresh pages for every range, and is zeroed only where it
+    // grows.
+    let len = info.output_len as usize;
+    if out.len() < len {
+        out.resize(len, 0);
+    }
+    out.truncate(len);
     let mut at = 0usize;
     let mut r = DeltaReader::new(delta)?;
     while let Some(op) = r.next_op()? {
