@@ -71,6 +71,8 @@ export interface SessionOptions {
   /** Requests of the other side served at once; more wait (reading pauses). */
   maxInFlight?: number;
   maxFrame?: number;
+  /** A streamed request whose bytes stop coming for this long ends the session (default 60 s). */
+  stallMs?: number;
 }
 
 interface Pending {
@@ -109,6 +111,7 @@ export class Session extends EventEmitter {
     this.#decoder = new FrameDecoder(opts.maxFrame, streams && ((kind, meta) => kind === Kind.Request && streams.has((meta as { method?: unknown } | null)?.method as string)));
     this.#handler = opts.handler;
     this.#maxInFlight = opts.maxInFlight ?? 16;
+    this.#watchStalls(opts.stallMs ?? 60_000);
     this.ready = new Promise<Hello>((resolve, reject) => {
       this.#helloResolve = resolve;
       this.#helloReject = reject;
@@ -160,6 +163,27 @@ export class Session extends EventEmitter {
   /** Ends the session; pending calls fail. */
   close(err?: RealizeError): void {
     this.#fail(err ?? null);
+  }
+
+  /**
+   * A peer that goes silent in the middle of a streamed request (a
+   * connection dropped without a word: no FIN ever comes) would leave its
+   * request, and the partial file it holds locked, waiting for good. Bytes
+   * that stop for `stallMs` mid-request end the session instead.
+   */
+  #watchStalls(stallMs: number): void {
+    let seen = -1;
+    let since = Date.now();
+    const timer = setInterval(() => {
+      if (this.#closed !== undefined) return clearInterval(timer);
+      if (!this.#decoder.streaming || this.bytesReceived !== seen) {
+        seen = this.bytesReceived;
+        since = Date.now();
+      } else if (Date.now() - since >= stallMs) {
+        this.#fail(new RealizeError('network', `no data for ${Math.round(stallMs / 1000)} s in the middle of a request: the connection looks dead`));
+      }
+    }, Math.min(stallMs / 4, 15_000));
+    timer.unref();
   }
 
   #onData(chunk: Buffer): void {

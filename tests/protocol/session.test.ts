@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { Session, handlerOf, streamed, type Handler } from '../../lib/protocol/session.js';
 import { RealizeError } from '../../lib/model/errors.js';
 import { duplexPair } from '../helpers/pair.js';
+import { Kind, encodeFrame, encodePreamble } from '../../lib/protocol/frame.js';
 
 function connect(handler: Handler) {
   const [a, b] = duplexPair();
@@ -64,6 +65,30 @@ test('a streamed method takes its bulk as it arrives; one that fails first leave
   const echoed = await client.call('echo', {}, { bulk: Buffer.from('still in step') });
   assert.equal(echoed.bulk!.toString(), 'still in step');
   client.close();
+});
+
+test('a peer that goes silent in the middle of a streamed request: the session ends, the request learns why', async () => {
+  const [a, b] = duplexPair();
+  b.on('error', () => {}); // torn down from the server's side
+  let consumed: Promise<unknown> | undefined;
+  const handler = handlerOf({
+    put: streamed(async (_a, bulk) => {
+      consumed = bulk.consume(() => {});
+      await consumed;
+      return {};
+    }),
+  });
+  const server = new Session(a, { hello: { peer: 'server', arenas: [] }, handler, stallMs: 200 });
+  const closed = new Promise<RealizeError | undefined>((resolve) => server.on('close', resolve));
+  // The client's side, by hand: its hello, then a request whose bulk stops after 10 of 1000 bytes.
+  const frame = Buffer.concat(encodeFrame(Kind.Request, 1, { method: 'put', args: {} }, Buffer.alloc(1000)));
+  b.write(Buffer.concat([encodePreamble(), ...encodeFrame(Kind.Hello, 0, { peer: 'client', arenas: [] }), frame.subarray(0, frame.length - 990)]));
+  const alive = setTimeout(() => {}, 5000); // the stall watch is unref'd: keep the loop up
+  const err = await closed;
+  clearTimeout(alive);
+  assert.equal(err?.code, 'network');
+  assert.match(err!.message, /no data for 0 s in the middle of a request/);
+  await assert.rejects(consumed!, (e: RealizeError) => e.code === 'network');
 });
 
 test('events stream before the response; cancel stops a subscription', async () => {
