@@ -40,6 +40,12 @@ export interface IncomingBytes {
   consume(each: (piece: Buffer) => void): Promise<void>;
 }
 
+/** Bytes read from a file, with the values of the whole blocks among them (the last may end the file). */
+export interface HashedBytes {
+  data: Buffer;
+  blocks: string[];
+}
+
 /** A whole (small) file read in one call, with its hashes and the version read. */
 export interface WholeFile extends FileHashes {
   data: Buffer;
@@ -92,6 +98,12 @@ export interface FileService {
    * and returns a view of it; one across a network returns its own buffer.
    */
   read(arena: string, path: ArenaPath, offset: number, length: number, form?: FileForm, into?: Buffer): Promise<Buffer>;
+  /**
+   * `read`, with the values of the blocks read, computed by the side that
+   * read them as they passed (SRC's own word for what it sent): `offset` is
+   * a block boundary, the file `fileSize` bytes as listed.
+   */
+  readHashed(arena: string, path: ArenaPath, offset: number, length: number, fileSize: number, into?: Buffer): Promise<HashedBytes>;
   /** Writes `data` (one buffer, pieces in order, or bytes still arriving) into the partial file at `offset`, then sets its size to `fileSize`. */
   send(arena: string, path: ArenaPath, offset: number, fileSize: number, data: Buffer | readonly Buffer[] | IncomingBytes): Promise<void>;
   /** Copies a range of the final file into the partial (content that did not change), setting its size to `fileSize`. */

@@ -4,7 +4,7 @@
 import { RealizeError } from '../model/errors.js';
 import { parsePath, type ArenaPath } from '../model/path.js';
 import { checkRange } from '../model/range.js';
-import type { FileForm, FileHashes, FileIdentity, FileService, IncomingBytes, Listing, ListOptions, WholeFile, WholePut } from '../model/service.js';
+import type { FileForm, FileHashes, FileIdentity, FileService, HashedBytes, IncomingBytes, Listing, ListOptions, WholeFile, WholePut } from '../model/service.js';
 import { errorToWire, handlerOf, remoteError, streamed, type Handler, type MethodTable, type Reply, type Session } from './session.js';
 
 /** Most block hashes one request may carry (a range of 32 MiB has 32). */
@@ -43,6 +43,12 @@ export function realizeMethods(files: FileService, granted: ReadonlySet<string>,
     async read(a) {
       const r = range(a);
       return { bulk: await files.read(arena(a), path(a), r.start, r.length, form(a)) };
+    },
+    async readHashed(a, _bulk) {
+      const fileSize = size(a.fileSize);
+      const r = range(a, fileSize);
+      const { data, blocks } = await files.readHashed(arena(a), path(a), r.start, r.length, fileSize);
+      return { result: { blocks }, bulk: data };
     },
     // Data goes to disk as it arrives, while still in the cache.
     send: streamed(async (a, bulk) => {
@@ -230,6 +236,12 @@ export class RemoteFiles implements FileService {
 
   async read(arena: string, path: ArenaPath, offset: number, length: number, form: FileForm = 'final'): Promise<Buffer> {
     return bulk(await this.session.call('read', { arena, path, offset, length, form }));
+  }
+
+  async readHashed(arena: string, path: ArenaPath, offset: number, length: number, fileSize: number): Promise<HashedBytes> {
+    const reply = await this.session.call('readHashed', { arena, path, offset, length, fileSize });
+    const blocks = hashes((reply.result as { blocks?: unknown } | null)?.blocks);
+    return { data: bulk(reply), blocks };
   }
 
   async send(arena: string, path: ArenaPath, offset: number, fileSize: number, data: Buffer | readonly Buffer[] | IncomingBytes): Promise<void> {

@@ -8,8 +8,8 @@ import { promises as fs, type Stats } from 'node:fs';
 import { basename, join } from 'node:path';
 import { RealizeError, batchUnlessFailed, toRealizeError } from '../model/errors.js';
 import { partialPath, segments, type ArenaPath } from '../model/path.js';
-import type { FileForm, FileHashes, FileIdentity, FileService, IncomingBytes, Listing, ListOptions, WholeFile, WholePut } from '../model/service.js';
-import { BLOCK_SIZE, applyDeltaTo, diff, fetchFiles, hashBlocks, hashFile, putFiles, signature, syncFs } from '../native.js';
+import type { FileForm, FileHashes, FileIdentity, FileService, HashedBytes, IncomingBytes, Listing, ListOptions, WholeFile, WholePut } from '../model/service.js';
+import { BLOCK_SIZE, applyDeltaTo, diff, fetchFiles, hashBlocks, hashDataBlocks, hashFile, putFiles, signature, syncFs } from '../native.js';
 import { listArena } from './listing.js';
 import { closePartial, takePartial, withPartial } from './partials.js';
 import { READ, checkArenaRoot, fdPath, openChecked, resolveParent, type OpenFile } from './resolve.js';
@@ -50,6 +50,16 @@ export class RealStore implements FileService {
 
   async read(arena: string, path: ArenaPath, offset: number, length: number, form: FileForm = 'final', into?: Buffer): Promise<Buffer> {
     return this.#reading(arena, path, form, ({ fh }) => readFully(fh, offset, length, into));
+  }
+
+  async readHashed(arena: string, path: ArenaPath, offset: number, length: number, fileSize: number, into?: Buffer): Promise<HashedBytes> {
+    const end = offset + length;
+    if (offset % BLOCK_SIZE !== 0 || end > fileSize || (end % BLOCK_SIZE !== 0 && end !== fileSize)) {
+      throw new RealizeError('path', `${path}: ${length} bytes at ${offset} are not whole blocks of a file of ${fileSize} bytes`);
+    }
+    const data = await this.read(arena, path, offset, length, 'final', into);
+    // A short read (the file shrank since it was listed) has no values: the caller refuses it.
+    return { data, blocks: data.length === length ? await hashDataBlocks(data, offset / BLOCK_SIZE, fileSize) : [] };
   }
 
   async send(arena: string, path: ArenaPath, offset: number, fileSize: number, data: Buffer | readonly Buffer[] | IncomingBytes): Promise<void> {

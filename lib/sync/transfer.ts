@@ -7,7 +7,7 @@ import { RealizeError, batchUnlessFailed } from '../model/errors.js';
 import type { ArenaPath } from '../model/path.js';
 import { ByteRange, splitRanges } from '../model/range.js';
 import type { FileEntry, FileHashes, FileIdentity, FileService } from '../model/service.js';
-import { BLOCK_SIZE, hashDataBlocks, rootFromBlocks } from '../native.js';
+import { BLOCK_SIZE, rootFromBlocks } from '../native.js';
 import type { Limit } from './limit.js';
 
 export interface Side {
@@ -162,19 +162,19 @@ export async function transferSmall(src: Side, dst: Side, jobs: FileJob[], opts:
 }
 
 /**
- * A file DST has no form of: ranges are sent and hashed as they pass, so
- * SRC is read once. The root covers exactly the bytes sent; the version
- * listed is the one a move may delete.
+ * A file DST has no form of: SRC hashes each range as it reads it, so it is
+ * read once, and the root is SRC's own word for exactly the bytes sent; the
+ * version listed is the one a move may delete.
  */
 async function sendFresh(src: Side, dst: Side, job: FileJob, opts: TransferOptions): Promise<Outcome> {
   const { size, mtime, ino } = job.entry;
   const blocks: string[][] = [];
   await eachRange(size, opts, async (range, i) => {
     const buffer = opts.buffers.take();
-    const data = await readRange(src, job, range, opts, buffer);
-    const [hashed] = await Promise.all([hashDataBlocks(data, range.start / BLOCK_SIZE, size), dst.files.send(dst.arena, job.dst, range.start, size, data)]);
+    const read = await src.files.readHashed(src.arena, job.src, range.start, range.length, size, buffer);
+    await dst.files.send(dst.arena, job.dst, range.start, size, whole(read.data, range, job, opts));
     opts.buffers.give(buffer);
-    blocks[i] = hashed;
+    blocks[i] = read.blocks;
     opts.onBytes(range.length, 'send');
   });
   opts.signal.throwIfAborted();
@@ -189,7 +189,11 @@ function same(have: string[], first: number, want: string[]): boolean {
 }
 
 async function readRange(src: Side, job: FileJob, range: ByteRange, opts: TransferOptions, into?: Buffer): Promise<Buffer> {
-  const data = await src.files.read(src.arena, job.src, range.start, range.length, 'final', into);
+  return whole(await src.files.read(src.arena, job.src, range.start, range.length, 'final', into), range, job, opts);
+}
+
+/** The data read for `range`, refused if the source shrank since it was listed. */
+function whole(data: Buffer, range: ByteRange, job: FileJob, opts: TransferOptions): Buffer {
   if (data.length !== range.length) throw new RealizeError('conflict', `the source changed while being read (${job.src} is shorter than listed); kept`);
   opts.onBytes(0, 'read');
   return data;

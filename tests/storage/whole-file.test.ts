@@ -1,4 +1,4 @@
-// Whole small files, a batch in one call (fetchMany, putMany) and the flush barrier, on the
+// Whole small files, a batch in one call (fetchMany, putMany), hashed reads and the flush barrier, on the
 // Real directly and through the protocol: what they refuse, and that nothing
 // is touched when they do.
 import { test } from 'node:test';
@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RealizeError } from '../../lib/model/errors.js';
+import { hashFile, rootFromBlocks } from '../../lib/native.js';
 import { parsePath } from '../../lib/model/path.js';
 import { RemoteFiles, realizeHandler } from '../../lib/protocol/realize-service.js';
 import { Session } from '../../lib/protocol/session.js';
@@ -112,6 +113,34 @@ test('through the protocol: fetch and put validated, limits enforced, errors kee
     assert.deepEqual(fetched.map((f) => (f instanceof RealizeError ? f.code : f.data.toString())), ['over the wire', 'not_found', 'over the wire']);
     await rejects(remote.flush('b', []), 'auth', /not granted/);
     await remote.flush('a', [parsePath('g/h')]);
+  } finally {
+    client.close();
+    server.close();
+  }
+});
+
+test('a hashed read, here and through the protocol: the bytes with the block values b3sum agrees with; anything but whole blocks refused', async () => {
+  const { root, store } = tempArena();
+  const [x, y] = duplexPair();
+  const server = new Session(x, { hello: { peer: 'server', arenas: ['a'] }, handler: realizeHandler(store, new Set(['a'])) });
+  const client = new Session(y, { hello: { peer: 'client', arenas: [] } });
+  const remote = new RemoteFiles(client);
+  try {
+    const MIB = 1 << 20;
+    const data = Buffer.alloc(3 * MIB + 5);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 31) & 0xff;
+    writeFileSync(join(root, 'f'), data);
+    const whole = await hashFile(join(root, 'f'));
+    for (const side of [store, remote]) {
+      const head = await side.readHashed('a', parsePath('f'), 0, 2 * MIB, data.length);
+      assert.ok(head.data.equals(data.subarray(0, 2 * MIB)));
+      assert.deepEqual(head.blocks, whole.blocks.slice(0, 2));
+      const tail = await side.readHashed('a', parsePath('f'), 2 * MIB, MIB + 5, data.length);
+      assert.deepEqual(tail.blocks, whole.blocks.slice(2));
+      assert.equal(rootFromBlocks(data.length, [...head.blocks, ...tail.blocks]), b3sum(join(root, 'f')));
+      await rejects(side.readHashed('a', parsePath('f'), 100, MIB, data.length), 'path', /not whole blocks/);
+      await rejects(side.readHashed('a', parsePath('f'), 0, MIB + 1, data.length), 'path', /not whole blocks/);
+    }
   } finally {
     client.close();
     server.close();
