@@ -41,6 +41,23 @@ function fetch(store: { fetchMany: RealStore['fetchMany'] }, path: string, maxSi
   return one(store.fetchMany('a', [parsePath(path)], maxSize));
 }
 
+/** A fresh arena, and the same served over a session (RemoteFiles). */
+function served() {
+  const { root, store } = tempArena();
+  const [x, y] = duplexPair();
+  const server = new Session(x, { hello: { peer: 'server', arenas: ['a'] }, handler: realizeHandler(store, new Set(['a'])) });
+  const client = new Session(y, { hello: { peer: 'client', arenas: [] } });
+  return {
+    root,
+    store,
+    remote: new RemoteFiles(client),
+    close: () => {
+      client.close();
+      server.close();
+    },
+  };
+}
+
 test('put then fetch: the bytes, the b3sum root and the exact mtime make the round trip', async () => {
   const { root, store } = tempArena();
   const data = Buffer.from('a small file, whole\n');
@@ -83,11 +100,7 @@ test('fetch refuses a file grown past its limit and a symbolic link', async () =
 });
 
 test('through the protocol: fetch and put validated, limits enforced, errors keep their codes', async () => {
-  const { root, store } = tempArena();
-  const [x, y] = duplexPair();
-  const server = new Session(x, { hello: { peer: 'server', arenas: ['a'] }, handler: realizeHandler(store, new Set(['a'])) });
-  const client = new Session(y, { hello: { peer: 'client', arenas: [] } });
-  const remote = new RemoteFiles(client);
+  const { root, remote, close } = served();
   try {
     writeFileSync(join(root, 'f'), 'over the wire');
     const got = await fetch(remote, 'f', 1 << 20);
@@ -114,17 +127,12 @@ test('through the protocol: fetch and put validated, limits enforced, errors kee
     await rejects(remote.flush('b', []), 'auth', /not granted/);
     await remote.flush('a', [parsePath('g/h')]);
   } finally {
-    client.close();
-    server.close();
+    close();
   }
 });
 
 test('a hashed read, here and through the protocol: the bytes with the block values b3sum agrees with; anything but whole blocks refused', async () => {
-  const { root, store } = tempArena();
-  const [x, y] = duplexPair();
-  const server = new Session(x, { hello: { peer: 'server', arenas: ['a'] }, handler: realizeHandler(store, new Set(['a'])) });
-  const client = new Session(y, { hello: { peer: 'client', arenas: [] } });
-  const remote = new RemoteFiles(client);
+  const { root, store, remote, close } = served();
   try {
     const MIB = 1 << 20;
     const data = Buffer.alloc(3 * MIB + 5);
@@ -142,7 +150,6 @@ test('a hashed read, here and through the protocol: the bytes with the block val
       await rejects(side.readHashed('a', parsePath('f'), 0, MIB + 1, data.length), 'path', /not whole blocks/);
     }
   } finally {
-    client.close();
-    server.close();
+    close();
   }
 });
