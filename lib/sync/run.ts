@@ -12,8 +12,9 @@ import { parseEndpoint, type EndpointSpec } from './endpoint.js';
 import type { Emit, FileAction } from './events.js';
 import { Limit, forEachLimited } from './limit.js';
 import type { SyncMetrics } from './metrics.js';
+import { BufferPool } from '../model/buffers.js';
 import { Committer } from './commit.js';
-import { BATCH_BYTES, BATCH_FILES, SMALL_FILE, RangeBuffers, deleteSource, transferFile, transferSmall, type FileJob, type Method, type Outcome } from './transfer.js';
+import { BATCH_BYTES, BATCH_FILES, SMALL_FILE, deleteSource, transferFile, transferSmall, type FileJob, type Method, type Outcome } from './transfer.js';
 
 export interface SyncOptions {
   src: string;
@@ -197,7 +198,7 @@ function unitsOf(jobs: FileJob[]): Unit[] {
 /** Moves every job; returns the first network error (to reconnect and retry), after the other files had their chance. */
 async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[], opts: SyncOptions, signal: AbortSignal, stats: { ok: number; failed: number; bytes: number }, done: Set<string>): Promise<RealizeError | undefined> {
   const limit = new Limit(RANGES_IN_FLIGHT);
-  const buffers = new RangeBuffers(opts.rangeSize, RANGES_IN_FLIGHT);
+  const buffers = new BufferPool(RANGES_IN_FLIGHT);
   const smallLimit = new Limit(SMALL_RANGES_IN_FLIGHT);
   // A copy leaves flushing to the kernel, as cp and rsync do; a move makes DST durable before any deletion.
   const committer = opts.copy || !dst ? undefined : new Committer<ArenaPath>((paths) => dst.files.flush(dst.arena, paths), { batch: COMMIT_BATCH, delayMs: COMMIT_DELAY_MS, parallel: DELETES_IN_FLIGHT });

@@ -3,6 +3,7 @@
 // patched with rolling-hash deltas, the partial verified against SRC's BLAKE3
 // root and made final. deleteSource ends a move, once DST is durable, only if
 // the source is still the file that was hashed.
+import type { BufferPool } from '../model/buffers.js';
 import { RealizeError, batchUnlessFailed } from '../model/errors.js';
 import type { ArenaPath } from '../model/path.js';
 import { ByteRange, splitRanges } from '../model/range.js';
@@ -40,33 +41,8 @@ export interface TransferOptions {
   /** Called when a range fell back from a delta to sending it whole. */
   onFallback(): void;
   /** Buffers that ranges read from a local SRC are read into. */
-  buffers: RangeBuffers;
+  buffers: BufferPool;
   signal: AbortSignal;
-}
-
-/**
- * Range buffers reused from one range to the next, as many as ranges in
- * flight: memory never touched before costs more to fault in than to fill
- * (about 0.3 CPU-s per GiB sent here), and a reused buffer is still mapped.
- */
-export class RangeBuffers {
-  readonly #free: Buffer[] = [];
-  readonly #size: number;
-  readonly #keep: number;
-
-  constructor(size: number, keep: number) {
-    this.#size = size;
-    this.#keep = keep;
-  }
-
-  take(): Buffer {
-    return this.#free.pop() ?? Buffer.allocUnsafeSlow(this.#size);
-  }
-
-  /** Hands `b` back once nothing refers to its bytes any more (never after a failure: a cancelled write may still hold them). */
-  give(b: Buffer): void {
-    if (this.#free.length < this.#keep) this.#free.push(b);
-  }
 }
 
 export interface Outcome {
@@ -170,7 +146,7 @@ async function sendFresh(src: Side, dst: Side, job: FileJob, opts: TransferOptio
   const { size, mtime, ino } = job.entry;
   const blocks: string[][] = [];
   await eachRange(size, opts, async (range, i) => {
-    const buffer = opts.buffers.take();
+    const buffer = opts.buffers.take(range.length);
     const read = await src.files.readHashed(src.arena, job.src, range.start, range.length, size, buffer);
     await dst.files.send(dst.arena, job.dst, range.start, size, whole(read.data, range, job, opts));
     opts.buffers.give(buffer);
@@ -200,7 +176,7 @@ function whole(data: Buffer, range: ByteRange, job: FileJob, opts: TransferOptio
 }
 
 async function sendRange(src: Side, dst: Side, job: FileJob, range: ByteRange, size: number, opts: TransferOptions): Promise<void> {
-  const buffer = opts.buffers.take();
+  const buffer = opts.buffers.take(range.length);
   await dst.files.send(dst.arena, job.dst, range.start, size, await readRange(src, job, range, opts, buffer));
   opts.buffers.give(buffer);
   opts.onBytes(range.length, 'send');
