@@ -72,6 +72,7 @@ export class Bulk implements IncomingBytes {
   }
 
   consume(each: (piece: Buffer) => void): Promise<void> {
+    if (this.#failed !== undefined) return Promise.reject(this.#failed);
     if (this.#each || this.#discarding) return Promise.reject(new RealizeError('protocol', 'the bulk of this request was already taken'));
     return new Promise<void>((resolve, reject) => {
       this.#settle = (err) => (err === undefined ? resolve() : reject(err));

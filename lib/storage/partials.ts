@@ -5,7 +5,7 @@
 // instead of the whole file. Anything uncertain (overlapping writes, a size
 // change, a file replaced under its name) is forgotten, never guessed: an
 // unknown block is read and hashed again.
-import { promises as fs } from 'node:fs';
+import { constants, promises as fs } from 'node:fs';
 import { RealizeError } from '../model/errors.js';
 import type { ArenaPath } from '../model/path.js';
 import type { IncomingBytes } from '../model/service.js';
@@ -26,22 +26,31 @@ class OpenPartial {
   readonly fh: fs.FileHandle;
   readonly ino: number;
   readonly dev: number;
+  /** The file's size as this open last set it. */
   size: number;
   users = 0;
   lastUse = Date.now();
   /** Out of the open set: closed by its last user. */
   retired = false;
-  /** Block values of bytes written through this open, for a file of `size` bytes. */
+  /** False when the file system cannot lock: then nothing written is taken on trust. */
+  readonly #trusted: boolean;
+  /** The size the recorded values are for; a new one forgets them all. */
+  #target: number;
+  /** Bumped by every size change: a write that saw another one records nothing. */
+  #generation = 0;
+  /** Block values of bytes written through this open, for a file of `#target` bytes. */
   #known = new Map<number, string>();
   /** Writes in flight per block: a second one makes the block's content uncertain. */
   #inFlight = new Map<number, number>();
   #doubtful = new Set<number>();
 
-  constructor(fh: fs.FileHandle, ino: number, dev: number, size: number) {
+  constructor(fh: fs.FileHandle, ino: number, dev: number, size: number, trusted: boolean) {
     this.fh = fh;
     this.ino = ino;
     this.dev = dev;
     this.size = size;
+    this.#target = size;
+    this.#trusted = trusted;
   }
 
   /** Writes `pieces` at `offset` and sets the size to `fileSize`; whole blocks (the last may end the file) are hashed as they pass. */
@@ -112,6 +121,7 @@ class OpenPartial {
   async #writing(offset: number, length: number, fileSize: number, put: () => Promise<string[] | undefined>): Promise<void> {
     const end = offset + length;
     this.#resize(fileSize);
+    const generation = this.#generation;
     const first = Math.floor(offset / BLOCK_SIZE);
     const touched: number[] = [];
     for (let b = first; b < Math.ceil(Math.min(end, fileSize) / BLOCK_SIZE); b++) touched.push(b);
@@ -128,7 +138,7 @@ class OpenPartial {
       // Large ranges start for the disk as they arrive, overlapping the
       // transfer, rather than all at once in the next flush.
       if (length >= EARLY_WRITEBACK) await startWriteback(this.fh.fd, offset, length);
-      if (values && this.size === fileSize) values.forEach((v, i) => this.#settle(first + i, v));
+      if (values && this.#trusted && this.#generation === generation) values.forEach((v, i) => this.#settle(first + i, v));
     } finally {
       for (const b of touched) {
         const n = this.#inFlight.get(b)! - 1;
@@ -143,6 +153,8 @@ class OpenPartial {
 
   async truncate(fileSize: number): Promise<void> {
     this.#resize(fileSize);
+    // Writes in flight meanwhile may land before or after the cut: they record nothing.
+    this.#generation++;
     await this.fh.truncate(fileSize);
     this.size = fileSize;
   }
@@ -150,10 +162,7 @@ class OpenPartial {
   /** The root of the file as it is now: known blocks as recorded, the others read and hashed. */
   async root(): Promise<string> {
     const st = await this.fh.stat();
-    if (st.size !== this.size) {
-      this.#known.clear();
-      this.size = st.size;
-    }
+    if (st.size !== this.#target) this.#known.clear();
     const values: (string | undefined)[] = [];
     for (let b = 0; b < blockCount(st.size); b++) values.push(this.#known.get(b));
     for (let b = 0; b < values.length; ) {
@@ -176,7 +185,10 @@ class OpenPartial {
 
   /** A new size changes the value of the last block (and of every block when it crosses one block): forget them all. */
   #resize(fileSize: number): void {
-    if (fileSize !== this.size) this.#known.clear();
+    if (fileSize === this.#target) return;
+    this.#target = fileSize;
+    this.#generation++;
+    this.#known.clear();
   }
 }
 
@@ -206,15 +218,31 @@ export async function withPartial<T>(abs: string, path: ArenaPath, use: (p: Open
  * if this process has it and the name still holds it, else undefined. The
  * caller closes it.
  */
-export async function takePartial(abs: string): Promise<OpenPartial | undefined> {
+export async function takePartial(abs: string, path: ArenaPath): Promise<OpenPartial | undefined> {
   const opening = open.get(abs);
   const p = opening && (await opening.catch(() => undefined));
   if (!p || open.get(abs) !== opening) return undefined;
+  if (p.users > 0) throw new RealizeError('conflict', `${path}: still being written by another request; kept as partial`);
   open.delete(abs);
   p.retired = true;
   if (await stillNamed(abs, p)) return p;
-  if (p.users === 0) await p.fh.close();
+  await p.fh.close();
   return undefined;
+}
+
+/**
+ * The partial `abs`, which this process does not have open, opened and
+ * locked for finish: nothing recorded, so it is hashed whole. The caller
+ * closes it.
+ */
+export async function openForFinish(abs: string, path: ArenaPath): Promise<OpenPartial> {
+  const { fh, stat } = await openChecked(abs, path, constants.O_RDWR);
+  try {
+    return new OpenPartial(fh, stat.ino, stat.dev, stat.size, lockOrRefuse(fh, path));
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
 }
 
 /** Closes the partial `abs` if open here (before it is deleted). */
@@ -245,7 +273,8 @@ async function acquire(abs: string, path: ArenaPath): Promise<OpenPartial> {
     const p = await opening.catch(() => undefined);
     if (p) {
       p.lastUse = Date.now(); // not swept while checked
-      if (await stillNamed(abs, p)) return p;
+      // Still named, and not taken by a finish meanwhile.
+      if ((await stillNamed(abs, p)) && !p.retired && open.get(abs) === opening) return p;
     }
     if (open.get(abs) === opening) open.delete(abs);
     if (p && !p.retired) {
@@ -266,16 +295,30 @@ async function openPartial(abs: string, path: ArenaPath): Promise<OpenPartial> {
   let fh = await createExclusive(abs);
   if (!fh) ({ fh } = await openChecked(abs, path, WRITE));
   try {
-    if (!tryLockExclusive(fh.fd)) {
-      throw new RealizeError('conflict', `${path}: another realize process is writing this file right now; kept, try again once it is done`);
-    }
+    const trusted = lockOrRefuse(fh, path);
     const st = await fh.stat();
     sweeper ??= setInterval(sweep, IDLE_MS / 2).unref();
-    return new OpenPartial(fh, st.ino, st.dev, st.size);
+    return new OpenPartial(fh, st.ino, st.dev, st.size, trusted);
   } catch (err) {
     await fh.close();
     throw err;
   }
+}
+
+/**
+ * Locks the open partial: true once locked, a 'conflict' when another open
+ * holds the lock, false when the file system has no such locks (then what
+ * is written is hashed again at finish, as nothing keeps others out).
+ */
+function lockOrRefuse(fh: fs.FileHandle, path: ArenaPath): boolean {
+  let locked: boolean;
+  try {
+    locked = tryLockExclusive(fh.fd);
+  } catch {
+    return false;
+  }
+  if (!locked) throw new RealizeError('conflict', `${path}: another realize process is writing this file right now; kept, try again once it is done`);
+  return true;
 }
 
 /** Closes partials idle for IDLE_MS: a sync that went away leaves no lock behind for long. */

@@ -11,7 +11,7 @@ import { partialPath, segments, type ArenaPath } from '../model/path.js';
 import type { FileForm, FileHashes, FileIdentity, FileService, HashedBytes, IncomingBytes, Listing, ListOptions, WholeFile, WholePut } from '../model/service.js';
 import { BLOCK_SIZE, applyDeltaTo, diff, fetchFiles, hashBlocks, hashDataBlocks, hashFile, putFiles, signature, syncFs } from '../native.js';
 import { listArena } from './listing.js';
-import { closePartial, takePartial, withPartial } from './partials.js';
+import { closePartial, openForFinish, takePartial, withPartial } from './partials.js';
 import { READ, checkArenaRoot, fdPath, openChecked, resolveParent, type OpenFile } from './resolve.js';
 
 /** Largest delta output accepted for one range: the caller's ranges are a few MiB. */
@@ -80,22 +80,20 @@ export class RealStore implements FileService {
     const part = join(dir, partialName(path));
     const final = join(dir, finalName(path));
     // The partial this process wrote knows the values of the blocks it
-    // wrote; one from elsewhere (an earlier run) is hashed whole.
-    const open = await takePartial(part);
-    const fh = open?.fh ?? (await openChecked(part, partialPath(path), READ)).fh;
-    let identity: FileIdentity;
+    // wrote; one from elsewhere (an earlier run) is hashed whole. Either is
+    // locked until it has its final name, so no one writes into it meanwhile.
+    const p = (await takePartial(part, partialPath(path))) ?? (await openForFinish(part, partialPath(path)));
     try {
-      const got = open ? await open.root() : (await hashFile(fdPath(fh))).root;
+      const got = await p.root();
       if (got !== root) throw new RealizeError('verify', `${path}: the partial file hashes to ${got}, not ${root}; kept as partial`);
       const seconds = mtime / 1000;
-      await fh.utimes(seconds, seconds);
-      const st = await fh.stat();
-      identity = { size: st.size, mtime: st.mtimeMs, ino: st.ino };
+      await p.fh.utimes(seconds, seconds);
+      const st = await p.fh.stat();
+      await fs.rename(part, final);
+      return { size: st.size, mtime: st.mtimeMs, ino: st.ino };
     } finally {
-      await fh.close();
+      await p.fh.close();
     }
-    await fs.rename(part, final);
-    return identity;
   }
 
   async fetchMany(arena: string, paths: ArenaPath[], maxSize: number): Promise<(WholeFile | RealizeError)[]> {

@@ -42,7 +42,7 @@ export async function preferAesGcm(cmd: string, args: string[], userHost: string
   if (basename(cmd) !== 'ssh' || args.some((a) => a === '-c' || /ciphers/i.test(a))) return [];
   let settings: string;
   try {
-    settings = (await execFileAsync(cmd, [...args, '-G', userHost], { timeout: 5000 })).stdout;
+    settings = (await execFileAsync(cmd, [...args, '-G', userHost], { timeout: 2000 })).stdout;
   } catch {
     return [];
   }

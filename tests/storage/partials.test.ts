@@ -114,3 +114,56 @@ catch (e) { console.log(e.code + ': ' + e.message); }`,
   assert.deepEqual(readFileSync(join(root, 'f.bin')), data);
   rmSync(script);
 });
+
+/** Bytes that arrive when the test says so. */
+function trickle(length: number) {
+  let each: ((piece: Buffer) => void) | undefined;
+  let end!: () => void;
+  const incoming = {
+    length,
+    consume: (f: (piece: Buffer) => void) =>
+      new Promise<void>((resolve) => {
+        each = f;
+        end = resolve;
+      }),
+  };
+  const ready = async () => {
+    while (!each) await new Promise((r) => setImmediate(r));
+  };
+  return { incoming, feed: async (b: Buffer) => (await ready(), each!(b)), end: () => end() };
+}
+
+test('a size change while bytes are still arriving: nothing they wrote is taken on trust', async () => {
+  const { root, store } = tempArena();
+  const data = randomBytes(4 * MIB);
+  await store.send('a', f, 0, data.length, data.subarray(0, 2 * MIB));
+  const t = trickle(2 * MIB);
+  const sending = store.send('a', f, 2 * MIB, data.length, t.incoming);
+  await t.feed(data.subarray(2 * MIB, 3 * MIB));
+  await new Promise((r) => setTimeout(r, 50)); // block 2 written
+  await store.truncate('a', f, 2 * MIB + MIB / 2); // cuts it
+  await store.send('a', f, 0, data.length, data.subarray(0, MIB)); // and the size is back to the one the bytes arriving were for
+  await t.feed(data.subarray(3 * MIB));
+  t.end();
+  await sending;
+  // Block 2 is now half zeros: finish must see it, not trust what was written before the cut.
+  await rejects(store.finish('a', f, 1_700_000_000_000, b3(data)), 'verify', /hashes to/);
+  await store.send('a', f, 2 * MIB, data.length, data.subarray(2 * MIB, 3 * MIB));
+  await store.finish('a', f, 1_700_000_000_000, b3(data));
+  assert.deepEqual(readFileSync(join(root, 'f.bin')), data);
+});
+
+test('finish refuses a partial another request is still writing, and keeps it', async () => {
+  const { root, store } = tempArena();
+  const data = randomBytes(2 * MIB);
+  await store.send('a', f, 0, data.length, data.subarray(0, MIB));
+  const t = trickle(MIB);
+  const sending = store.send('a', f, MIB, data.length, t.incoming);
+  await t.feed(data.subarray(MIB, MIB + 1000));
+  await rejects(store.finish('a', f, 1_700_000_000_000, b3(data)), 'conflict', /still being written/);
+  await t.feed(data.subarray(MIB + 1000));
+  t.end();
+  await sending;
+  await store.finish('a', f, 1_700_000_000_000, b3(data));
+  assert.deepEqual(readFileSync(join(root, 'f.bin')), data);
+});

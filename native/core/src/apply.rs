@@ -286,6 +286,8 @@ fn apply_file_into(
 /// Output buffers kept between calls, at most one per range in flight.
 static BUFFERS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 const BUFFERS_KEPT: usize = 4;
+/// Larger outputs (up to the 64 MiB cap) are not kept: ranges are 8 MiB.
+const BUFFER_KEPT_MAX: usize = 16 << 20;
 
 /// [`apply_file`], writing the checked result at `offset` of `out` instead
 /// of returning it: nothing is written unless every block matched. The
@@ -307,7 +309,7 @@ pub fn apply_file_to(
         out.write_all_at(&buf, offset).map_err(ApplyError::Write)
     });
     let mut kept = BUFFERS.lock().unwrap_or_else(|p| p.into_inner());
-    if kept.len() < BUFFERS_KEPT {
+    if kept.len() < BUFFERS_KEPT && buf.capacity() <= BUFFER_KEPT_MAX {
         kept.push(buf);
     }
     done
