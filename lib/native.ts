@@ -93,14 +93,14 @@ export function hashBlocks(path: string, firstBlock: number, count: number): Pro
 }
 
 /**
- * Chaining values of the blocks in `data` (one buffer, or pieces in order),
- * which starts at block `firstBlock` of a file of `fileSize` bytes: the
- * values `hashFile` lists for them, computed from bytes in passing instead of
- * reading the file again. `data` must be whole blocks, the last ending at a
- * block boundary or at `fileSize`.
+ * Chaining values of the blocks in `data`, which starts at block
+ * `firstBlock` of a file of `fileSize` bytes: the values `hashFile` lists for
+ * them, computed from bytes in passing instead of reading the file again.
+ * `data` must be whole blocks, the last ending at a block boundary or at
+ * `fileSize`.
  */
-export function hashDataBlocks(data: Buffer | readonly Buffer[], firstBlock: number, fileSize: number): Promise<string[]> {
-  return later(() => native.hashDataBlocks(Buffer.isBuffer(data) ? [data] : [...data], firstBlock, fileSize));
+export function hashDataBlocks(data: Buffer, firstBlock: number, fileSize: number): Promise<string[]> {
+  return later(() => native.hashDataBlocks(data, firstBlock, fileSize));
 }
 
 /**

@@ -40,6 +40,11 @@ export interface IncomingBytes {
   consume(each: (piece: Buffer) => void): Promise<void>;
 }
 
+/** Whether `send`'s data is still arriving, rather than in hand. */
+export function isIncoming(data: Buffer | readonly Buffer[] | IncomingBytes): data is IncomingBytes {
+  return !Buffer.isBuffer(data) && !Array.isArray(data);
+}
+
 /** Bytes read from a file, with the values of the whole blocks among them (the last may end the file). */
 export interface HashedBytes {
   data: Buffer;

@@ -4,7 +4,7 @@
 import { RealizeError } from '../model/errors.js';
 import { parsePath, type ArenaPath } from '../model/path.js';
 import { checkRange } from '../model/range.js';
-import type { FileForm, FileHashes, FileIdentity, FileService, HashedBytes, IncomingBytes, Listing, ListOptions, WholeFile, WholePut } from '../model/service.js';
+import { isIncoming, type FileForm, type FileHashes, type FileIdentity, type FileService, type HashedBytes, type IncomingBytes, type Listing, type ListOptions, type WholeFile, type WholePut } from '../model/service.js';
 import { errorToWire, handlerOf, remoteError, streamed, type Handler, type MethodTable, type Reply, type Session } from './session.js';
 
 /** Most block hashes one request may carry (a range of 32 MiB has 32). */
@@ -44,7 +44,7 @@ export function realizeMethods(files: FileService, granted: ReadonlySet<string>,
       const r = range(a);
       return { bulk: await files.read(arena(a), path(a), r.start, r.length, form(a)) };
     },
-    async readHashed(a, _bulk) {
+    async readHashed(a) {
       const fileSize = size(a.fileSize);
       const r = range(a, fileSize);
       const { data, blocks } = await files.readHashed(arena(a), path(a), r.start, r.length, fileSize);
@@ -132,7 +132,6 @@ export function realizeMethods(files: FileService, granted: ReadonlySet<string>,
       const fileSize = size(a.fileSize);
       const r = checkRange(a.offset, 0, fileSize);
       const blocks = hashes(list(a.blocks, 'blocks'));
-      if (blocks.length > MAX_BLOCKS_PER_CALL) throw new RealizeError('path', `at most ${MAX_BLOCKS_PER_CALL} blocks per request`);
       await files.applyDelta(arena(a), path(a), r.start, fileSize, bulk.buffer(), blocks);
       return {};
     },
@@ -339,8 +338,8 @@ function bulk(reply: Reply): Buffer {
 
 /** Bytes to send on: those still arriving are gathered first. */
 async function inHand(data: Buffer | readonly Buffer[] | IncomingBytes): Promise<Buffer | readonly Buffer[]> {
-  if (Buffer.isBuffer(data) || Array.isArray(data)) return data as Buffer | readonly Buffer[];
+  if (!isIncoming(data)) return data;
   const pieces: Buffer[] = [];
-  await (data as IncomingBytes).consume((p) => pieces.push(p));
+  await data.consume((p) => pieces.push(p));
   return pieces;
 }

@@ -236,13 +236,7 @@ export async function takePartial(abs: string, path: ArenaPath): Promise<OpenPar
  * closes it.
  */
 export async function openForFinish(abs: string, path: ArenaPath): Promise<OpenPartial> {
-  const { fh, stat } = await openChecked(abs, path, constants.O_RDWR);
-  try {
-    return new OpenPartial(fh, stat.ino, stat.dev, stat.size, lockOrRefuse(fh, path));
-  } catch (err) {
-    await fh.close();
-    throw err;
-  }
+  return locked((await openChecked(abs, path, constants.O_RDWR)).fh, path);
 }
 
 /** Closes the partial `abs` if open here (before it is deleted). */
@@ -294,10 +288,21 @@ async function openPartial(abs: string, path: ArenaPath): Promise<OpenPartial> {
   // an existing one is opened and checked like any other.
   let fh = await createExclusive(abs);
   if (!fh) ({ fh } = await openChecked(abs, path, WRITE));
+  const p = await locked(fh, path);
+  sweeper ??= setInterval(sweep, IDLE_MS / 2).unref();
+  return p;
+}
+
+/**
+ * The open partial `fh`, locked: a 'conflict' (and `fh` closed) when
+ * another open holds the lock. On a file system with no such locks it stays
+ * unlocked and untrusted: what is written is hashed again at finish, as
+ * nothing keeps others out.
+ */
+async function locked(fh: fs.FileHandle, path: ArenaPath): Promise<OpenPartial> {
   try {
     const trusted = lockOrRefuse(fh, path);
     const st = await fh.stat();
-    sweeper ??= setInterval(sweep, IDLE_MS / 2).unref();
     return new OpenPartial(fh, st.ino, st.dev, st.size, trusted);
   } catch (err) {
     await fh.close();
@@ -305,19 +310,15 @@ async function openPartial(abs: string, path: ArenaPath): Promise<OpenPartial> {
   }
 }
 
-/**
- * Locks the open partial: true once locked, a 'conflict' when another open
- * holds the lock, false when the file system has no such locks (then what
- * is written is hashed again at finish, as nothing keeps others out).
- */
+/** True once locked; false when the file system has no such locks. */
 function lockOrRefuse(fh: fs.FileHandle, path: ArenaPath): boolean {
-  let locked: boolean;
+  let taken: boolean;
   try {
-    locked = tryLockExclusive(fh.fd);
+    taken = tryLockExclusive(fh.fd);
   } catch {
     return false;
   }
-  if (!locked) throw new RealizeError('conflict', `${path}: another realize process is writing this file right now; kept, try again once it is done`);
+  if (!taken) throw new RealizeError('conflict', `${path}: another realize process is writing this file right now; kept, try again once it is done`);
   return true;
 }
 

@@ -8,7 +8,7 @@ import { promises as fs, type Stats } from 'node:fs';
 import { basename, join } from 'node:path';
 import { RealizeError, batchUnlessFailed, toRealizeError } from '../model/errors.js';
 import { partialPath, segments, type ArenaPath } from '../model/path.js';
-import type { FileForm, FileHashes, FileIdentity, FileService, HashedBytes, IncomingBytes, Listing, ListOptions, WholeFile, WholePut } from '../model/service.js';
+import { isIncoming, type FileForm, type FileHashes, type FileIdentity, type FileService, type HashedBytes, type IncomingBytes, type Listing, type ListOptions, type WholeFile, type WholePut } from '../model/service.js';
 import { BLOCK_SIZE, applyDeltaTo, diff, fetchFiles, hashBlocks, hashDataBlocks, hashFile, putFiles, signature, syncFs } from '../native.js';
 import { listArena } from './listing.js';
 import { closePartial, openForFinish, takePartial, withPartial } from './partials.js';
@@ -65,7 +65,7 @@ export class RealStore implements FileService {
   async send(arena: string, path: ArenaPath, offset: number, fileSize: number, data: Buffer | readonly Buffer[] | IncomingBytes): Promise<void> {
     const dir = await this.#dir(arena, path, true);
     await withPartial(join(dir, partialName(path)), partialPath(path), (p) =>
-      Buffer.isBuffer(data) ? p.write(offset, fileSize, [data]) : Array.isArray(data) ? p.write(offset, fileSize, data) : p.writeIncoming(offset, fileSize, data as IncomingBytes),
+      isIncoming(data) ? p.writeIncoming(offset, fileSize, data) : p.write(offset, fileSize, Buffer.isBuffer(data) ? [data] : data),
     );
   }
 

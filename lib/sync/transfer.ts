@@ -164,10 +164,6 @@ function same(have: string[], first: number, want: string[]): boolean {
   return want.every((h, i) => have[first + i] === h);
 }
 
-async function readRange(src: Side, job: FileJob, range: ByteRange, opts: TransferOptions, into?: Buffer): Promise<Buffer> {
-  return whole(await src.files.read(src.arena, job.src, range.start, range.length, 'final', into), range, job, opts);
-}
-
 /** The data read for `range`, refused if the source shrank since it was listed. */
 function whole(data: Buffer, range: ByteRange, job: FileJob, opts: TransferOptions): Buffer {
   if (data.length !== range.length) throw new RealizeError('conflict', `the source changed while being read (${job.src} is shorter than listed); kept`);
@@ -177,7 +173,8 @@ function whole(data: Buffer, range: ByteRange, job: FileJob, opts: TransferOptio
 
 async function sendRange(src: Side, dst: Side, job: FileJob, range: ByteRange, size: number, opts: TransferOptions): Promise<void> {
   const buffer = opts.buffers.take(range.length);
-  await dst.files.send(dst.arena, job.dst, range.start, size, await readRange(src, job, range, opts, buffer));
+  const data = await src.files.read(src.arena, job.src, range.start, range.length, 'final', buffer);
+  await dst.files.send(dst.arena, job.dst, range.start, size, whole(data, range, job, opts));
   opts.buffers.give(buffer);
   opts.onBytes(range.length, 'send');
 }

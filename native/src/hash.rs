@@ -113,7 +113,7 @@ pub fn verify_blocks(root: String, file_size: f64, blocks: Vec<String>) -> Resul
 }
 
 pub struct HashDataTask {
-    pieces: Vec<Buffer>,
+    data: Buffer,
     first: u64,
     size: u64,
 }
@@ -123,8 +123,7 @@ impl Task for HashDataTask {
     type JsValue = Vec<String>;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        let pieces: Vec<&[u8]> = self.pieces.iter().map(|p| &p[..]).collect();
-        core::hash_pieces_blocks(self.size, self.first, &pieces).map_err(invalid)
+        core::hash_data_blocks(self.size, self.first, &self.data).map_err(invalid)
     }
 
     fn resolve(&mut self, _: Env, blocks: Self::Output) -> Result<Vec<String>> {
@@ -132,16 +131,15 @@ impl Task for HashDataTask {
     }
 }
 
-/// Chaining values of the whole blocks in `pieces` (bytes in order), which
-/// start at block `firstBlock` of a file of `fileSize` bytes.
+/// Chaining values of the whole blocks in `data`, which starts at block `firstBlock` of a file of `fileSize` bytes.
 #[napi(ts_return_type = "Promise<string[]>")]
 pub fn hash_data_blocks(
-    pieces: Vec<Buffer>,
+    data: Buffer,
     first_block: f64,
     file_size: f64,
 ) -> Result<AsyncTask<HashDataTask>> {
     Ok(AsyncTask::new(HashDataTask {
-        pieces,
+        data,
         first: offset("firstBlock", first_block)?,
         size: offset("fileSize", file_size)?,
     }))

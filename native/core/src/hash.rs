@@ -214,7 +214,7 @@ pub fn hash_pieces_blocks(
 /// Block values of bytes fed a piece at a time, starting at block `first`
 /// of a file of `size` bytes: each block's value is computed as its last
 /// byte passes, so the bytes are hashed while still in the cache.
-pub struct BlockHashes {
+struct BlockHashes {
     size: u64,
     index: u64,
     hasher: blake3::Hasher,
@@ -224,7 +224,7 @@ pub struct BlockHashes {
 
 impl BlockHashes {
     /// Values from block `first` of a file of `size` bytes on.
-    pub fn new(size: u64, first: u64) -> BlockHashes {
+    fn new(size: u64, first: u64) -> BlockHashes {
         BlockHashes {
             size,
             index: first,
@@ -235,7 +235,7 @@ impl BlockHashes {
     }
 
     /// Feeds the next bytes.
-    pub fn update(&mut self, mut bytes: &[u8]) {
+    fn update(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
             let take = bytes.len().min((BLOCK_SIZE - self.fed) as usize);
             self.hasher.update(&bytes[..take]);
@@ -252,7 +252,7 @@ impl BlockHashes {
 
     /// Values of the whole blocks fed, the last one included only if it
     /// ends the file (or the file is empty and nothing was fed).
-    pub fn finish(mut self) -> Vec<ChainingValue> {
+    fn finish(mut self) -> Vec<ChainingValue> {
         let end = self.index * BLOCK_SIZE + self.fed;
         if (self.fed > 0 && end == self.size) || (self.size == 0 && self.values.is_empty()) {
             self.values.push(block_finish(self.size, &self.hasher));
