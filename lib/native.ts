@@ -277,6 +277,81 @@ export function tryLockExclusive(fd: number): boolean {
   return sync(() => native.tryLockExclusive(fd));
 }
 
+// ---- Byte streams moved off the JS thread (used by lib/transport/pipe.ts) ----
+
+export interface PipeCallbacks {
+  /** Bytes read, as many as the pipe held (at most 1 MiB). */
+  onData(data: Buffer): void;
+  /** The other end closed the stream. */
+  onEnd(): void;
+  /** Reading failed ('network'); nothing more is read. */
+  onError(err: RealizeError): void;
+  /** The oldest queued write (or the end) is done, or failed ('network'). */
+  onWritten(err?: RealizeError): void;
+}
+
+export interface PipeHandle {
+  /** Queues `pieces` to be written in order. */
+  write(pieces: Buffer[]): void;
+  /** After the queued writes, closes the writing side. */
+  end(): void;
+  pause(): void;
+  resume(): void;
+  /** Stops both sides at once; queued writes are dropped. Idempotent. */
+  close(): void;
+}
+
+/**
+ * Moves a byte stream on two descriptors, each side on a thread of its own:
+ * reads reach `onData` as large as the pipe had (pipes are enlarged to
+ * 1 MiB), writes block on a full pipe off the JS thread. Takes both
+ * descriptors and releases each when its side is done (stdin and stdout
+ * are pointed at /dev/null instead). A throw in a callback becomes an
+ * ordinary uncaught exception, never a native abort.
+ */
+export function openPipe(readFd: number, writeFd: number, cb: PipeCallbacks): PipeHandle {
+  const guard = (f: () => void) => {
+    try {
+      f();
+    } catch (err) {
+      process.nextTick(() => {
+        throw err;
+      });
+    }
+  };
+  const handle = sync(() =>
+    native.openPipe(
+      readFd,
+      writeFd,
+      (e) =>
+        guard(() => {
+          if (e.data) cb.onData(e.data);
+          else if (e.end) cb.onEnd();
+          else cb.onError(new RealizeError('network', `the connection failed: ${e.error ?? 'unknown error'}`));
+        }),
+      (error) => guard(() => cb.onWritten(error ? new RealizeError('network', `the connection failed: ${error}`) : undefined)),
+    ),
+  );
+  return {
+    write: (pieces) => sync(() => handle.write(pieces)),
+    end: () => sync(() => handle.end()),
+    pause: () => handle.pause(),
+    resume: () => handle.resume(),
+    close: () => handle.close(),
+  };
+}
+
+/** A new pipe for a child's stdin or stdout, both ends close-on-exec: [readFd, writeFd]. */
+export function newPipe(): [number, number] {
+  const [r, w] = sync(() => native.newPipe());
+  return [r!, w!];
+}
+
+/** Closes a descriptor made by newPipe (the child's end, once the child has it). */
+export function closeFd(fd: number): void {
+  native.closeFd(fd);
+}
+
 // ---- sd_notify ----
 
 /**

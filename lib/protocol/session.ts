@@ -298,10 +298,13 @@ export class Session extends EventEmitter {
 
   #write(buffers: Buffer[]): void {
     if (this.#closed !== undefined) return;
+    // One frame, one writev: its header, metadata and bulk leave together.
+    this.#stream.cork();
     for (const b of buffers) {
       this.bytesSent += b.length;
       this.#stream.write(b);
     }
+    this.#stream.uncork();
   }
 
   /** The one exit: tears the stream down and reports once. */

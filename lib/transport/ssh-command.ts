@@ -4,8 +4,10 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { basename } from 'node:path';
 import { promisify } from 'node:util';
-import { Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { RealizeError } from '../model/errors.js';
+import { closeFd, newPipe } from '../native.js';
+import { pipeStream } from './pipe.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -56,12 +58,26 @@ export async function spawnRemote(rsh: string, userHost: string, remoteCommand: 
   const [cmd, ...args] = splitCommand(rsh);
   if (!cmd) throw new RealizeError('usage', 'empty --rsh command');
   const prefer = await preferAesGcm(cmd, args, userHost);
-  const child = spawn(cmd, [...args, ...prefer, userHost, remoteCommand.map(shellQuote).join(' ')], { stdio: ['pipe', 'pipe', 'pipe'] });
+  // The child's stdin and stdout are pipes whose other ends native threads
+  // move (transport/pipe.ts); stderr stays a Node stream, for messages.
+  const [childIn, toChild] = newPipe();
+  const [fromChild, childOut] = newPipe();
+  let child: ChildProcess;
+  try {
+    child = spawn(cmd, [...args, ...prefer, userHost, remoteCommand.map(shellQuote).join(' ')], { stdio: [childIn, childOut, 'pipe'] });
+  } catch (e) {
+    closeFd(toChild);
+    closeFd(fromChild);
+    throw e;
+  } finally {
+    closeFd(childIn);
+    closeFd(childOut);
+  }
+  const stream = pipeStream(fromChild, toChild);
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => {
     if (err.length < 4096) err += d;
   });
-  const stream = Duplex.from({ readable: child.stdout!, writable: child.stdin! });
   child.on('error', (e: NodeJS.ErrnoException) => {
     stream.destroy(new RealizeError('usage', e.code === 'ENOENT' ? `cannot run ${cmd}: not found (set -e/--rsh)` : `cannot run ${cmd}: ${e.message}`));
   });
@@ -70,7 +86,7 @@ export async function spawnRemote(rsh: string, userHost: string, remoteCommand: 
     child,
     stderr: () => err.trim(),
     close: () => {
-      child.stdin!.end();
+      stream.end();
       setTimeout(() => child.kill(), 5000).unref();
     },
   };

@@ -5,10 +5,12 @@ mod args;
 mod delta;
 mod hash;
 mod notify;
+mod pipe;
 mod store;
 mod watch;
 
 pub use delta::*;
 pub use hash::*;
 pub use notify::*;
+pub use pipe::*;
 pub use store::*;

@@ -305,9 +305,8 @@ pub fn apply_file_to(
         .unwrap_or_else(|p| p.into_inner())
         .pop()
         .unwrap_or_default();
-    let done = apply_file_into(base_path, delta, max_output, expect, &mut buf).and_then(|()| {
-        out.write_all_at(&buf, offset).map_err(ApplyError::Write)
-    });
+    let done = apply_file_into(base_path, delta, max_output, expect, &mut buf)
+        .and_then(|()| out.write_all_at(&buf, offset).map_err(ApplyError::Write));
     let mut kept = BUFFERS.lock().unwrap_or_else(|p| p.into_inner());
     if kept.len() < BUFFERS_KEPT && buf.capacity() <= BUFFER_KEPT_MAX {
         kept.push(buf);

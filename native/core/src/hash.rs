@@ -423,10 +423,18 @@ mod tests {
             let h = hash_bytes(&data);
             // Pieces of 64 KiB + 7 bytes: they straddle every block boundary.
             let pieces: Vec<&[u8]> = data.chunks(65_543).collect();
-            assert_eq!(hash_pieces_blocks(n as u64, 0, &pieces).unwrap(), h.blocks, "size {n}");
+            assert_eq!(
+                hash_pieces_blocks(n as u64, 0, &pieces).unwrap(),
+                h.blocks,
+                "size {n}"
+            );
             if n > 2 * MIB {
                 let tail: Vec<&[u8]> = data[MIB..].chunks(1000).collect();
-                assert_eq!(hash_pieces_blocks(n as u64, 1, &tail).unwrap(), h.blocks[1..], "size {n}");
+                assert_eq!(
+                    hash_pieces_blocks(n as u64, 1, &tail).unwrap(),
+                    h.blocks[1..],
+                    "size {n}"
+                );
             }
         }
         let data = crate::testutil::noise(3 * MIB, 9);
@@ -440,7 +448,11 @@ mod tests {
         let h = hash_bytes(&data);
         let mut part = BlockHashes::new(data.len() as u64, 1);
         part.update(&data[MIB..2 * MIB + 10]);
-        assert_eq!(part.finish(), h.blocks[1..2], "a block not fed whole has no value");
+        assert_eq!(
+            part.finish(),
+            h.blocks[1..2],
+            "a block not fed whole has no value"
+        );
         let mut tail = BlockHashes::new(data.len() as u64, 3);
         tail.update(&data[3 * MIB..]);
         assert_eq!(tail.finish(), h.blocks[3..]);

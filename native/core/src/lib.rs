@@ -21,6 +21,8 @@ mod tests;
 #[cfg(test)]
 mod testutil;
 
+/// Byte streams moved by threads of their own.
+pub mod pipe;
 /// The recursive inotify watcher.
 pub mod watch;
 
@@ -30,8 +32,9 @@ pub use diff::{diff_bytes, diff_file, DiffError};
 pub use dir::{scan_dir, DirItem, EntryKind};
 pub use file::FileError;
 pub use hash::{
-    block_count, hash_blocks, hash_bytes, hash_data_blocks, hash_file, hash_pieces_blocks, root_from_blocks,
-    verify_blocks, BlockRangeError, ChainingValue, FileHash, TreeError, BLOCK_SIZE,
+    block_count, hash_blocks, hash_bytes, hash_data_blocks, hash_file, hash_pieces_blocks,
+    root_from_blocks, verify_blocks, BlockRangeError, ChainingValue, FileHash, TreeError,
+    BLOCK_SIZE,
 };
 pub use hex::{from_hex, to_hex, HexError};
 pub use notify::{notify_to, sd_notify, NotifyError};
@@ -41,6 +44,6 @@ pub use signature::{
     MIN_STRONG_LEN,
 };
 pub use store::{
-    fetch_file, fetch_files, put_file, put_files, start_writeback, try_lock_exclusive, write_pieces_at, sync_fs, Fetched, PutRequest,
-    Stamp, StoreError,
+    fetch_file, fetch_files, put_file, put_files, start_writeback, sync_fs, try_lock_exclusive,
+    write_pieces_at, Fetched, PutRequest, Stamp, StoreError,
 };

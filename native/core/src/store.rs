@@ -390,7 +390,10 @@ pub fn write_pieces_at(file: &File, mut offset: u64, pieces: &[&[u8]]) -> io::Re
             return Err(err);
         }
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::WriteZero, "the file took no bytes"));
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "the file took no bytes",
+            ));
         }
         let mut n = n as usize;
         offset += n as u64;
@@ -436,8 +439,12 @@ mod tests {
         let path = dir.path().join("f");
         std::fs::write(&path, b"0123456789").unwrap();
         let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-        let many: Vec<Vec<u8>> = (0..3000u32).map(|i| vec![b'a' + (i % 26) as u8; 1 + (i % 3) as usize]).collect();
-        let pieces: Vec<&[u8]> = std::iter::once(&b""[..]).chain(many.iter().map(|p| &p[..])).collect();
+        let many: Vec<Vec<u8>> = (0..3000u32)
+            .map(|i| vec![b'a' + (i % 26) as u8; 1 + (i % 3) as usize])
+            .collect();
+        let pieces: Vec<&[u8]> = std::iter::once(&b""[..])
+            .chain(many.iter().map(|p| &p[..]))
+            .collect();
         write_pieces_at(&file, 4, &pieces).unwrap();
         let got = std::fs::read(&path).unwrap();
         let want: Vec<u8> = b"0123".iter().copied().chain(many.concat()).collect();
@@ -453,7 +460,10 @@ mod tests {
         let a = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
         let b = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
         assert!(try_lock_exclusive(a.as_raw_fd()).unwrap());
-        assert!(try_lock_exclusive(a.as_raw_fd()).unwrap(), "the holder may take it again");
+        assert!(
+            try_lock_exclusive(a.as_raw_fd()).unwrap(),
+            "the holder may take it again"
+        );
         assert!(!try_lock_exclusive(b.as_raw_fd()).unwrap());
         drop(a);
         assert!(try_lock_exclusive(b.as_raw_fd()).unwrap());

@@ -1,0 +1,45 @@
+// A Duplex over two descriptors whose bytes are moved by native threads
+// (native/src/pipe.rs): the session's stream on stdin/stdout, or on the pipes
+// to an ssh child. Node's own pipe streams hand over 64 KiB per wakeup of the
+// JS thread; on two cores that costs as much CPU as the copy, and leaves the
+// ssh process at the other end waiting on a full pipe.
+import { Duplex } from 'node:stream';
+import { openPipe } from '../native.js';
+
+/** The stream reading `readFd` and writing `writeFd`, which it takes over. */
+export function pipeStream(readFd: number, writeFd: number): Duplex {
+  let written: ((err?: Error | null) => void) | undefined;
+  const settle = (err?: Error) => {
+    const cb = written;
+    written = undefined;
+    cb?.(err ?? null);
+  };
+  const stream: Duplex = new Duplex({
+    read() {
+      handle.resume();
+    },
+    writev(chunks, cb) {
+      written = cb;
+      handle.write(chunks.map((c) => c.chunk as Buffer));
+    },
+    final(cb) {
+      written = cb;
+      handle.end();
+    },
+    destroy(err, cb) {
+      handle.close();
+      // A write the close dropped reports the failure, never nothing.
+      settle(err ?? new Error('the stream was closed'));
+      cb(err);
+    },
+  });
+  const handle = openPipe(readFd, writeFd, {
+    onData: (data) => {
+      if (!stream.push(data)) handle.pause();
+    },
+    onEnd: () => stream.push(null),
+    onError: (err) => stream.destroy(err),
+    onWritten: (err) => settle(err),
+  });
+  return stream;
+}

@@ -1,0 +1,253 @@
+//! `openPipe`: a session's byte stream on two descriptors, moved by a
+//! reading and a writing thread of `realize_core::pipe` (lib/transport/pipe.ts
+//! makes a Duplex of it). Reads reach JS through a threadsafe function, as
+//! large as the pipe had; writes are queued and reported done one by one.
+//!
+//! Both callbacks are called without an error argument (`CalleeHandled=false`),
+//! so a throw in them would reach `napi_fatal_exception`: lib/transport/pipe.ts
+//! catches in both.
+use std::os::fd::RawFd;
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+use realize_core::pipe::{self as core, Read, Stop};
+
+use crate::args::fail;
+
+/// What the reading thread hands over: bytes, the end of the input, or why reading stopped.
+#[napi(object)]
+pub struct PipeEvent {
+    pub data: Option<Buffer>,
+    pub end: Option<bool>,
+    pub error: Option<String>,
+}
+
+type DataTsfn = ThreadsafeFunction<PipeEvent, (), PipeEvent, Status, false>;
+type DoneTsfn = ThreadsafeFunction<Written, (), Option<String>, Status, false>;
+
+/// A write (or the end) done: why it failed, and the buffers it wrote, so
+/// their references are dropped on the JS thread.
+pub struct Written {
+    error: Option<String>,
+    _pieces: Vec<Buffer>,
+}
+
+enum Job {
+    Write(Vec<Buffer>),
+    End,
+}
+
+/// Reading paused (JS has enough buffered) or the stream closed.
+#[derive(Default)]
+struct Gate {
+    paused: bool,
+    closed: bool,
+}
+
+type Shared = Arc<(Mutex<Gate>, Condvar)>;
+
+/// The two threads of one stream; `close()` stops both.
+#[napi]
+pub struct NativePipe {
+    stop: Arc<Stop>,
+    gate: Shared,
+    jobs: Option<mpsc::Sender<Job>>,
+}
+
+#[napi]
+impl NativePipe {
+    /// Queues `pieces` to be written in order; `onWritten` reports it done.
+    #[napi]
+    pub fn write(&self, pieces: Vec<Buffer>) -> Result<()> {
+        self.send(Job::Write(pieces))
+    }
+
+    /// After the queued writes, closes the writing side (the other end reads
+    /// its end of input); `onWritten` reports it done.
+    #[napi]
+    pub fn end(&mut self) -> Result<()> {
+        let sent = self.send(Job::End);
+        self.jobs = None;
+        sent
+    }
+
+    /// Stops reading until `resume()`.
+    #[napi]
+    pub fn pause(&self) {
+        self.set(|g| g.paused = true);
+    }
+
+    #[napi]
+    pub fn resume(&self) {
+        self.set(|g| g.paused = false);
+    }
+
+    /// Stops both threads at once, queued writes dropped; each releases its
+    /// descriptor. Idempotent.
+    #[napi]
+    pub fn close(&mut self) {
+        self.jobs = None;
+        self.set(|g| g.closed = true);
+        self.stop.request();
+    }
+
+    fn send(&self, job: Job) -> Result<()> {
+        match &self.jobs {
+            Some(jobs) if jobs.send(job).is_ok() => Ok(()),
+            _ => Err(fail("the stream is closed for writing")),
+        }
+    }
+
+    fn set(&self, f: impl FnOnce(&mut Gate)) {
+        let (lock, changed) = &*self.gate;
+        f(&mut lock.lock().unwrap_or_else(|e| e.into_inner()));
+        changed.notify_all();
+    }
+}
+
+impl Drop for NativePipe {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Reads `fd` until its end, a failure or the stop, waiting while paused.
+fn read_loop(fd: RawFd, stop: Arc<Stop>, gate: Shared, tsfn: DataTsfn) {
+    loop {
+        {
+            let (lock, changed) = &*gate;
+            let mut g = lock.lock().unwrap_or_else(|e| e.into_inner());
+            while g.paused && !g.closed {
+                g = changed.wait(g).unwrap_or_else(|e| e.into_inner());
+            }
+            if g.closed {
+                break;
+            }
+        }
+        let event = match core::read_some(fd, core::READ_CAP, &stop) {
+            Ok(Read::Data(bytes)) => PipeEvent {
+                data: Some(bytes.into()),
+                end: None,
+                error: None,
+            },
+            Ok(Read::End) => PipeEvent {
+                data: None,
+                end: Some(true),
+                error: None,
+            },
+            Ok(Read::Stopped) => break,
+            Err(e) => PipeEvent {
+                data: None,
+                end: None,
+                error: Some(format!("cannot read: {e}")),
+            },
+        };
+        let last = event.data.is_none();
+        tsfn.call(event, ThreadsafeFunctionCallMode::NonBlocking);
+        if last {
+            break;
+        }
+    }
+    core::release_fd(fd);
+}
+
+/// Writes the queued jobs to `fd` until the end, a failure or the stop.
+fn write_loop(fd: RawFd, stop: Arc<Stop>, jobs: mpsc::Receiver<Job>, tsfn: DoneTsfn) {
+    for job in jobs {
+        let (error, pieces, last) = match job {
+            Job::Write(pieces) => {
+                let slices: Vec<&[u8]> = pieces.iter().map(|p| &p[..]).collect();
+                let error = match core::write_all(fd, &slices, &stop) {
+                    Ok(true) => None,
+                    Ok(false) => Some("the stream was closed".to_owned()),
+                    Err(e) => Some(format!("cannot write: {e}")),
+                };
+                let failed = error.is_some();
+                (error, pieces, failed)
+            }
+            Job::End => (None, Vec::new(), true),
+        };
+        tsfn.call(
+            Written {
+                error,
+                _pieces: pieces,
+            },
+            ThreadsafeFunctionCallMode::NonBlocking,
+        );
+        if last {
+            break;
+        }
+    }
+    core::shutdown_write(fd);
+    core::release_fd(fd);
+}
+
+/// Moves a byte stream: reads `readFd` into `onData` and writes what
+/// `write()` is given to `writeFd`, each on a thread of its own. Takes both
+/// descriptors (pipes are enlarged, both are made non-blocking) and releases
+/// each when its side is done; stdin, stdout and stderr are left pointing at
+/// /dev/null rather than closed.
+#[napi(
+    ts_args_type = "readFd: number, writeFd: number, onData: (event: PipeEvent) => void, onWritten: (error: string | null) => void"
+)]
+pub fn open_pipe(
+    read_fd: i32,
+    write_fd: i32,
+    on_data: Function<PipeEvent, ()>,
+    on_written: Function<Option<String>, ()>,
+) -> Result<NativePipe> {
+    // One descriptor for both sides (a socket): the writer gets its own copy to release.
+    let write_fd = if write_fd == read_fd {
+        core::duplicate(write_fd)
+            .map_err(|e| fail(format!("cannot duplicate descriptor {write_fd}: {e}")))?
+    } else {
+        write_fd
+    };
+    for fd in [read_fd, write_fd] {
+        core::enlarge_pipe(fd);
+        core::set_nonblocking(fd).map_err(|e| fail(format!("cannot use descriptor {fd}: {e}")))?;
+    }
+    let data: DataTsfn = on_data
+        .build_threadsafe_function::<PipeEvent>()
+        .callee_handled::<false>()
+        .build_callback(|ctx| Ok(ctx.value))?;
+    let done: DoneTsfn = on_written
+        .build_threadsafe_function::<Written>()
+        .callee_handled::<false>()
+        .build_callback(|ctx| Ok(ctx.value.error))?;
+    let stop = Arc::new(Stop::new().map_err(fail)?);
+    let gate: Shared = Arc::default();
+    let (jobs, queue) = mpsc::channel();
+    let (s, g) = (stop.clone(), gate.clone());
+    thread::Builder::new()
+        .name("realize-read".into())
+        .spawn(move || read_loop(read_fd, s, g, data))
+        .map_err(fail)?;
+    let s = stop.clone();
+    thread::Builder::new()
+        .name("realize-write".into())
+        .spawn(move || write_loop(write_fd, s, queue, done))
+        .map_err(fail)?;
+    Ok(NativePipe {
+        stop,
+        gate,
+        jobs: Some(jobs),
+    })
+}
+
+/// A new pipe whose descriptors close on exec: `[readFd, writeFd]`, for a child's stdin or stdout.
+#[napi]
+pub fn new_pipe() -> Result<Vec<i32>> {
+    let (r, w) = core::new_pipe().map_err(|e| fail(format!("cannot make a pipe: {e}")))?;
+    Ok(vec![r, w])
+}
+
+/// Closes a descriptor this process made (the child's ends of its pipes, once it has them).
+#[napi]
+pub fn close_fd(fd: i32) {
+    core::release_fd(fd);
+}
