@@ -9,11 +9,11 @@
 //! since its signature was made (or a false block match) is an error, never
 //! silent corruption.
 
+use crate::reuse::BufferPool;
 use std::fmt;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::Mutex;
 
 use crate::delta::{check_ops, DeltaFormatError, DeltaInfo, DeltaReader, Op};
 use crate::file::{FileError, Input};
@@ -193,11 +193,7 @@ fn build(
     // byte): a reused buffer stays mapped, which costs far less than
     // faulting in fresh pages for every range, and is zeroed only where it
     // grows.
-    let len = info.output_len as usize;
-    if out.len() < len {
-        out.resize(len, 0);
-    }
-    out.truncate(len);
+    crate::reuse::size_to(out, info.output_len as usize);
     let mut at = 0usize;
     let mut r = DeltaReader::new(delta)?;
     while let Some(op) = r.next_op()? {
@@ -283,11 +279,9 @@ fn apply_file_into(
     )
 }
 
-/// Output buffers kept between calls, at most one per range in flight.
-static BUFFERS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
-const BUFFERS_KEPT: usize = 4;
-/// Larger outputs (up to the 64 MiB cap) are not kept: ranges are 8 MiB.
-const BUFFER_KEPT_MAX: usize = 16 << 20;
+/// Output buffers kept between calls, at most one per range in flight;
+/// larger outputs (up to the 64 MiB cap) are not kept: ranges are 8 MiB.
+static OUTPUTS: BufferPool = BufferPool::new(4, 16 << 20);
 
 /// [`apply_file`], writing the checked result at `offset` of `out` instead
 /// of returning it: nothing is written unless every block matched. The
@@ -300,16 +294,8 @@ pub fn apply_file_to(
     out: &File,
     offset: u64,
 ) -> Result<(), ApplyError> {
-    let mut buf = BUFFERS
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .pop()
-        .unwrap_or_default();
-    let done = apply_file_into(base_path, delta, max_output, expect, &mut buf)
-        .and_then(|()| out.write_all_at(&buf, offset).map_err(ApplyError::Write));
-    let mut kept = BUFFERS.lock().unwrap_or_else(|p| p.into_inner());
-    if kept.len() < BUFFERS_KEPT && buf.capacity() <= BUFFER_KEPT_MAX {
-        kept.push(buf);
-    }
-    done
+    OUTPUTS.with(|buf| {
+        apply_file_into(base_path, delta, max_output, expect, buf)
+            .and_then(|()| out.write_all_at(buf, offset).map_err(ApplyError::Write))
+    })
 }

@@ -272,6 +272,10 @@ pub fn diff_file(
     // Refuse a bad signature before reading the file.
     let sig = Signature::parse(signature).map_err(DiffError::Signature)?;
     let input = Input::open(path).map_err(DiffError::File)?;
-    let data = input.read_range(offset, len).map_err(DiffError::File)?;
-    Ok(diff_parsed(&data, &sig))
+    crate::reuse::WINDOWS.with(|data| {
+        input
+            .read_range_into(offset, len, data)
+            .map_err(DiffError::File)?;
+        Ok(diff_parsed(data, &sig))
+    })
 }

@@ -158,9 +158,19 @@ impl Input {
 
     /// Reads `[offset, offset + len)` clipped at the size at open.
     pub(crate) fn read_range(&self, offset: u64, len: u64) -> Result<Vec<u8>, FileError> {
-        let n = self.clip(offset, len) as usize;
-        let mut buf = vec![0u8; n];
-        self.read_exact_at(&mut buf, offset)?;
+        let mut buf = Vec::new();
+        self.read_range_into(offset, len, &mut buf)?;
         Ok(buf)
+    }
+
+    /// [`Input::read_range`] into `buf` (a reused buffer: see `reuse`).
+    pub(crate) fn read_range_into(
+        &self,
+        offset: u64,
+        len: u64,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), FileError> {
+        crate::reuse::size_to(buf, self.clip(offset, len) as usize);
+        self.read_exact_at(buf, offset)
     }
 }

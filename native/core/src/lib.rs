@@ -13,6 +13,7 @@ mod file;
 mod hash;
 mod hex;
 mod notify;
+mod reuse;
 mod rolling;
 mod signature;
 mod store;

@@ -191,8 +191,10 @@ pub fn signature_file(
     let input = Input::open(path)?;
     // A window past the end is the empty window at the end.
     let offset = offset.min(input.size());
-    let window = input.read_range(offset, len)?;
-    signature_bytes(offset, &window, opts)
+    crate::reuse::WINDOWS.with(|window| {
+        input.read_range_into(offset, len, window)?;
+        signature_bytes(offset, window, opts)
+    })
 }
 
 /// A signature whose layout has been checked.
