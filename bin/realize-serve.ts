@@ -1,9 +1,7 @@
 #!/usr/bin/env node
 import { hostname, userInfo } from 'node:os';
 import { Command, Option } from 'clipanion';
-import { writeNewKey } from '../lib/model/keys.js';
 import { RealizeCommand, reportError, runCli } from '../lib/ui/cli.js';
-import { serveStdio } from '../lib/daemon/stdio.js';
 import { parseAddress } from '../lib/model/address.js';
 import { RealizeError } from '../lib/model/errors.js';
 import { createLogger } from '../lib/model/log.js';
@@ -33,6 +31,8 @@ class ServeCommand extends RealizeCommand {
   async run(): Promise<number> {
     const log = createLogger();
     if (this.stdio) {
+      // Each mode loads only what it uses: --stdio starts once per realize-sync run.
+      const { serveStdio } = await import('../lib/daemon/stdio.js');
       await serveStdio({ root: this.root, configPath: this.config, log });
       return 0;
     }
@@ -85,6 +85,7 @@ class KeygenCommand extends RealizeCommand {
   file = Option.String({ name: 'FILE' });
 
   async run(): Promise<number> {
+    const { writeNewKey } = await import('../lib/model/keys.js');
     const line = await writeNewKey(this.file, this.comment ?? defaultComment());
     this.context.stdout.write(line + '\n');
     return 0;

@@ -3,11 +3,10 @@
 // other peers. Every error is one line naming the file, the line and the key.
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { parse, TomlError } from 'smol-toml';
 import { DEFAULT_PORT, parseAddress, type Address } from '../model/address.js';
 import { RealizeError, errnoText } from '../model/errors.js';
 import type { Arena, Peer } from '../model/household.js';
-import { loadPrivateKey, parsePublicKey, type LoadedPrivateKey, type PublicKey } from '../model/keys.js';
+import type { LoadedPrivateKey, PublicKey } from '../model/keys.js';
 import { parseArenaName, parsePeerName, type ArenaName, type PeerName } from '../model/names.js';
 import { parseSize } from '../model/units.js';
 import { defaultStateDir, resolveConfigPath, resolveConfigRelative } from './paths.js';
@@ -66,6 +65,9 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<Config> 
 
 /** Parses the text of a config file; `file` (absolute) names it in errors and anchors relative paths. */
 export async function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
+  // The TOML parser and key code load only for a file that exists: most
+  // realize-sync runs have none, and every run starts with the config.
+  const [{ parse, TomlError }, { loadPrivateKey, parsePublicKey }] = await Promise.all([import('smol-toml'), import('../model/keys.js')]);
   const src = new ConfigSource(file, text);
   let doc: Record<string, unknown>;
   try {

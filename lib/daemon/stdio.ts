@@ -5,7 +5,6 @@
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Config } from '../config/index.js';
-import { loadConfig } from '../config/index.js';
 import type { RealizeError } from '../model/errors.js';
 import type { Logger } from '../model/log.js';
 import { formatSize } from '../model/units.js';
@@ -38,6 +37,8 @@ export async function serveStdio(opts: { root?: string; configPath?: string; log
     await mkdir(opts.root).catch(() => {});
     await checkArenaRoot(STDIO_ARENA, opts.root);
   } else {
+    // The config (and its TOML parser) only when there is no --root.
+    const { loadConfig } = await import('../config/index.js');
     store = storeOf(await loadConfig({ path: opts.configPath }));
   }
   const granted = new Set(store.arenas());
