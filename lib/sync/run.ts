@@ -6,7 +6,7 @@ import { realpath, stat } from 'node:fs/promises';
 import type { Config } from '../config/index.js';
 import { RealizeError, toRealizeError } from '../model/errors.js';
 import { joinPath, type ArenaPath } from '../model/path.js';
-import type { FileEntry } from '../model/service.js';
+import type { FileEntry, Listing } from '../model/service.js';
 import { connect, type ConnectOptions, type Endpoint } from './connect.js';
 import { parseEndpoint, type EndpointSpec } from './endpoint.js';
 import type { Emit, FileAction } from './events.js';
@@ -68,6 +68,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
     for (let attempt = 0; ; attempt++) {
       let src: Endpoint | undefined;
       let dst: Endpoint | undefined;
+      let over = false;
       // Interrupted or out of time: drop the connections at once; what reached DST stays as partial files.
       const hangUp = () => {
         src?.close();
@@ -76,10 +77,21 @@ export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
       signal.addEventListener('abort', hangUp, { once: true });
       const connectOpts = { config: opts.config, rsh: opts.rsh, remoteServe: opts.remoteServe, throttleUp: opts.throttleUp, throttleDown: opts.throttleDown };
       try {
-        src = await connect(srcSpec, { ...connectOpts, create: false });
-        dst = await connectDestination(dstSpec, connectOpts, opts.dryRun);
+        // Both ends at once (two ssh handshakes overlap), and SRC listed
+        // while DST is still being reached.
+        // An end that connects after the other failed is closed on arrival.
+        const arrived = <E extends Endpoint | undefined>(e: E): E => {
+          if (over) e?.close();
+          return e;
+        };
+        const connecting = connect(srcSpec, { ...connectOpts, create: false }).then(arrived);
+        const connectingDst = connectDestination(dstSpec, connectOpts, opts.dryRun).then(arrived);
+        connectingDst.then((d) => (dst = d), () => {});
+        const srcListing = connecting.then((s) => (src = s).files.list(s.arena, { prefix: s.prefix }));
+        srcListing.catch(() => {});
+        [src, dst] = await Promise.all([connecting, connectingDst]);
         if (dst) await refuseSameDirectory(src, dst);
-        const pending = await plan(src, dst, done);
+        const pending = await plan(src, srcListing, dst, done);
         if (!announced) {
           announced = true;
           stats.skipped = pending.skipped;
@@ -105,6 +117,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
         await sleep(delay, opts.signal);
         if (opts.signal.aborted) break;
       } finally {
+        over = true;
         signal.removeEventListener('abort', hangUp);
         if (src) addWire(stats, src);
         if (dst) addWire(stats, dst);
@@ -150,12 +163,9 @@ async function connectDestination(spec: EndpointSpec, opts: Omit<ConnectOptions,
   return connect(spec, { ...opts, create: !dryRun });
 }
 
-/** What to move: SRC's final files not yet done, matched with DST's final and partial forms. */
-async function plan(src: Endpoint, dst: Endpoint | undefined, done: Set<string>): Promise<Plan> {
-  const [srcList, dstList] = await Promise.all([
-    src.files.list(src.arena, { prefix: src.prefix }),
-    dst ? dst.files.list(dst.arena, { prefix: dst.prefix, partials: true }) : { files: [] },
-  ]);
+/** What to move: SRC's final files (`srcListing`) not yet done, matched with DST's final and partial forms. */
+async function plan(src: Endpoint, srcListing: Promise<Listing>, dst: Endpoint | undefined, done: Set<string>): Promise<Plan> {
+  const [srcList, dstList] = await Promise.all([srcListing, dst ? dst.files.list(dst.arena, { prefix: dst.prefix, partials: true }) : { files: [] }]);
   const finals = new Map<string, FileEntry>();
   const partials = new Map<string, FileEntry>();
   for (const f of dstList.files) (f.partial ? partials : finals).set(f.path, f);

@@ -1,6 +1,7 @@
 // The one place that runs a bin's clipanion commands and turns errors into a
 // single line on stderr and an exit status.
 import { readFileSync } from 'node:fs';
+import { isatty } from 'node:tty';
 import { Builtins, Cli, Command, type CommandClass } from 'clipanion';
 import { RealizeError, toRealizeError, firstLine, type ErrorCode } from '../model/errors.js';
 
@@ -60,7 +61,7 @@ class VersionCommand extends Command {
 }
 
 export async function runCli(binaryName: string, commands: CommandClass[], argv = process.argv.slice(2)): Promise<void> {
-  const cli = new Cli({ binaryName, binaryLabel: binaryName, binaryVersion: packageVersion(), enableCapture: false, enableColors: process.stdout.isTTY === true });
+  const cli = new Cli({ binaryName, binaryLabel: binaryName, binaryVersion: packageVersion(), enableCapture: false, enableColors: isatty(1) });
   for (const c of commands) cli.register(c);
   cli.register(Builtins.HelpCommand);
   cli.register(VersionCommand);

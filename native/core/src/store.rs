@@ -161,46 +161,39 @@ pub fn put_file(
     mtime_ms: f64,
     root: &ChainingValue,
 ) -> Result<Stamp, StoreError> {
+    let dir_file = open_dir(dir)?;
+    put_in(&dir_file, dir, part_name, final_name, data, mtime_ms, root)
+}
+
+fn open_dir(dir: &Path) -> Result<File, StoreError> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(dir)
+        .map_err(io_err("open directory", dir))
+}
+
+/// [`put_file`] in the directory `dir_file` (open), which is `dir`.
+fn put_in(
+    dir_file: &File,
+    dir: &Path,
+    part_name: &str,
+    final_name: &str,
+    data: &[u8],
+    mtime_ms: f64,
+    root: &ChainingValue,
+) -> Result<Stamp, StoreError> {
     if &hash_bytes(data).root != root {
         return Err(StoreError::Mismatch {
             name: final_name.to_owned(),
         });
     }
-    let dir_file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
-        .open(dir)
-        .map_err(io_err("open directory", dir))?;
     let part_path = dir.join(part_name);
     let part = c_name(part_name, &part_path)?;
     let fin = c_name(final_name, &part_path)?;
-    // SAFETY: a valid directory fd and a NUL-terminated name.
-    let fd = unsafe {
-        libc::openat(
-            dir_file.as_raw_fd(),
-            part.as_ptr(),
-            libc::O_WRONLY
-                | libc::O_CREAT
-                | libc::O_TRUNC
-                | libc::O_NOFOLLOW
-                | libc::O_NONBLOCK
-                | libc::O_CLOEXEC,
-            0o644 as libc::c_uint,
-        )
-    };
-    if fd < 0 {
-        return Err(io_err("create", &part_path)(io::Error::last_os_error()));
-    }
-    // SAFETY: fd was just opened and is owned by nobody else.
-    let file = unsafe { File::from_raw_fd(fd) };
-    let meta = file.metadata().map_err(io_err("stat", &part_path))?;
-    if !meta.is_file() {
-        return Err(io_err("write", &part_path)(io::Error::other(
-            "not a regular file",
-        )));
-    }
+    let file = create_partial(dir_file, &part, &part_path)?;
     let put = write_then_rename(
-        file, &dir_file, &part, &fin, data, mtime_ms, &part_path, final_name,
+        file, dir_file, &part, &fin, data, mtime_ms, &part_path, final_name,
     );
     if put.is_err() {
         // A small file is cheaper to send again than to resume: leave no
@@ -209,6 +202,49 @@ pub fn put_file(
         unsafe { libc::unlinkat(dir_file.as_raw_fd(), part.as_ptr(), 0) };
     }
     put
+}
+
+/// The partial `part` in `dir`, empty and open for writing. Made new
+/// (`O_EXCL`: certainly a regular file of ours, no stat needed); one left by
+/// an earlier run is opened, checked to be a regular file, and truncated.
+fn create_partial(dir: &File, part: &CString, part_path: &Path) -> Result<File, StoreError> {
+    let open = |extra: libc::c_int| {
+        // SAFETY: a valid directory fd and a NUL-terminated name.
+        let fd = unsafe {
+            libc::openat(
+                dir.as_raw_fd(),
+                part.as_ptr(),
+                libc::O_WRONLY
+                    | libc::O_CREAT
+                    | libc::O_NOFOLLOW
+                    | libc::O_NONBLOCK
+                    | libc::O_CLOEXEC
+                    | extra,
+                0o644 as libc::c_uint,
+            )
+        };
+        if fd < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            // SAFETY: fd was just opened and is owned by nobody else.
+            Ok(unsafe { File::from_raw_fd(fd) })
+        }
+    };
+    match open(libc::O_EXCL) {
+        Ok(file) => return Ok(file),
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+            return Err(io_err("create", part_path)(e))
+        }
+        Err(_) => {}
+    }
+    let file = open(libc::O_TRUNC).map_err(io_err("create", part_path))?;
+    let meta = file.metadata().map_err(io_err("stat", part_path))?;
+    if !meta.is_file() {
+        return Err(io_err("write", part_path)(io::Error::other(
+            "not a regular file",
+        )));
+    }
+    Ok(file)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -263,11 +299,18 @@ pub fn fetch_files(paths: &[PathBuf], max: u64) -> Vec<Result<Fetched, StoreErro
 
 /// [`put_file`] for each request, one result per request. One after another:
 /// files created in one directory at once contend for its lock.
+/// Each directory is opened once for the files it receives in a row.
 pub fn put_files(requests: &[PutRequest<'_>]) -> Vec<Result<Stamp, StoreError>> {
+    let mut open: Option<(&Path, File)> = None;
     requests
         .iter()
         .map(|r| {
-            put_file(
+            if open.as_ref().is_none_or(|(d, _)| *d != r.dir) {
+                open = Some((r.dir, open_dir(r.dir)?));
+            }
+            let (_, dir_file) = open.as_ref().expect("opened above");
+            put_in(
+                dir_file,
                 r.dir,
                 r.part_name,
                 r.final_name,
@@ -511,6 +554,26 @@ mod tests {
     }
 
     #[test]
+    fn put_replaces_a_partial_left_behind_but_never_writes_through_anything_else() {
+        let dir = TempDir::new("store-stale");
+        let data = b"fresh".to_vec();
+        let root = hash_bytes(&data).root;
+        std::fs::write(
+            dir.path().join(".a.part"),
+            b"an earlier run, longer than the file",
+        )
+        .unwrap();
+        put_file(dir.path(), ".a.part", "a", &data, 0.0, &root).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), data);
+        // A FIFO (or a device) under the partial name is refused, not opened for writing.
+        let fifo = std::ffi::CString::new(dir.path().join(".b.part").to_str().unwrap()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        assert!(put_file(dir.path(), ".b.part", "b", &data, 0.0, &root).is_err());
+        assert!(!dir.path().join("b").exists());
+    }
+
+    #[test]
     fn fetch_refuses_links_and_large_files() {
         let dir = TempDir::new("store-fetch");
         std::fs::write(dir.path().join("big"), vec![7u8; 100]).unwrap();
@@ -540,11 +603,27 @@ mod tests {
             mtime_ms: 1e12,
             root,
         };
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        let missing = dir.path().join("missing");
+        let in_dir = |d, name, part| PutRequest {
+            dir: d,
+            ..req(name, part, a, hash_bytes(a).root)
+        };
         let got = put_files(&[
             req("a", ".a.part", a, hash_bytes(a).root),
             req("b", ".b.part", b, hash_bytes(a).root),
+            in_dir(&missing, "c", ".c.part"),
+            in_dir(&sub, "d", ".d.part"),
+            req("e", ".e.part", b, hash_bytes(b).root),
         ]);
-        assert!(got[0].is_ok() && got[1].is_err());
+        assert!(got[0].is_ok() && got[1].is_err() && got[2].is_err());
+        assert!(
+            got[3].is_ok() && got[4].is_ok(),
+            "each directory opened for the files it receives"
+        );
+        assert_eq!(std::fs::read(sub.join("d")).unwrap(), a);
+        assert_eq!(std::fs::read(dir.path().join("e")).unwrap(), b);
         let paths = [dir.path().join("a"), dir.path().join("b")];
         let got = fetch_files(&paths, 100);
         assert_eq!(got[0].as_ref().unwrap().data, a);
