@@ -10,8 +10,6 @@ import { closeFd, newPipe } from '../native.js';
 import { pipeStream } from './pipe.js';
 
 const execFileAsync = promisify(execFile);
-/** How long closing waits for ssh to exit before leaving it to finish alone. */
-const DETACH_MS = 20;
 
 export interface CommandConnection {
   stream: Duplex;
@@ -88,17 +86,15 @@ export async function spawnRemote(rsh: string, userHost: string, remoteCommand: 
     child,
     stderr: () => err.trim(),
     close: () => {
-      stream.end();
       // Once our end of input is out, the far end has all it will get and
       // exits on its own. Its last chores (freeing the pages of a large file
-      // it replaced takes a quarter of a second per GiB) are not waited for
-      // beyond a moment: ssh then finishes in the background.
-      const detach = setTimeout(() => {
+      // it replaced takes a quarter of a second per GiB) and ssh's teardown
+      // are not waited for: ssh finishes in the background.
+      stream.end(() => {
         stream.destroy();
         child.stderr?.destroy();
         child.unref();
-      }, DETACH_MS);
-      child.once('exit', () => clearTimeout(detach));
+      });
       setTimeout(() => child.kill(), 5000).unref();
     },
   };
