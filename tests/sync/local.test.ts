@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync, appendFileSync, utimesSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync, appendFileSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { runBin } from '../helpers/run.js';
 import { syncJson } from '../helpers/sync.js';
@@ -135,6 +135,29 @@ test('an older destination is brought level by deltas and verified', async () =>
   assert.equal(r.status, 0, r.stderr);
   assert.ok(readFileSync(join(dir, 'dst', 'big.bin')).equals(data));
   assert.ok(!exists(join(src, 'big.bin')));
+});
+
+test('an older destination with the same bytes is unchanged and never rewritten; one changed block is brought level', async () => {
+  const dir = tempDir();
+  const src = join(dir, 'src');
+  makeTree(src, { 'same.bin': 20 * 1024 * 1024, 'edited.bin': 20 * 1024 * 1024 });
+  mkdirSync(join(dir, 'dst'));
+  // Copies made without keeping mtimes (cp without -p): older, same bytes.
+  const same = readFileSync(join(src, 'same.bin'));
+  writeFileSync(join(dir, 'dst', 'same.bin'), same);
+  const edited = readFileSync(join(src, 'edited.bin'));
+  const old = Buffer.from(edited);
+  old.fill(1, 12 * 1024 * 1024, 12 * 1024 * 1024 + 100);
+  writeFileSync(join(dir, 'dst', 'edited.bin'), old);
+  for (const f of ['same.bin', 'edited.bin']) utimesSync(join(dir, 'dst', f), 1_000_000, 1_000_000);
+  const inode = statSync(join(dir, 'dst', 'same.bin')).ino;
+  const r = await syncJson(['--copy', src, join(dir, 'dst')]);
+  assert.equal(r.status, 0, r.stderr);
+  const actions = Object.fromEntries(r.events.filter((e) => e.event === 'file_done').map((e) => [e.path, e.action]));
+  assert.deepEqual(actions, { 'same.bin': 'unchanged', 'edited.bin': 'copied' });
+  assert.equal(statSync(join(dir, 'dst', 'same.bin')).ino, inode, 'the unchanged file was not replaced');
+  assert.deepEqual(readdirSync(join(dir, 'dst')).sort(), ['edited.bin', 'same.bin'], 'no partial left behind');
+  assert.ok(readFileSync(join(dir, 'dst', 'edited.bin')).equals(edited));
 });
 
 test('--dry-run changes nothing', async () => {
