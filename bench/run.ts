@@ -1,6 +1,7 @@
 // `npm run bench [NAME...]`: runs every benchmark, or those named, in order.
 // Each module exports `run(): Promise<void>`, which prints its own lines.
 // To add one, append it to BENCHES.
+import { quietVmMemory } from './util.js';
 
 interface Bench {
   run(): Promise<void>;
@@ -21,9 +22,14 @@ async function main(names: string[]): Promise<number> {
     console.error(`bench: unknown benchmark ${unknown.join(', ')} (known: ${known.join(', ')})`);
     return 1;
   }
-  for (const [name, load] of BENCHES) {
-    if (names.length > 0 && !names.includes(name)) continue;
-    await (await load()).run();
+  const restore = quietVmMemory();
+  try {
+    for (const [name, load] of BENCHES) {
+      if (names.length > 0 && !names.includes(name)) continue;
+      await (await load()).run();
+    }
+  } finally {
+    restore();
   }
   return 0;
 }

@@ -1,16 +1,20 @@
 // Issue 4's benchmark: realize-sync beside `rsync -a -e ssh` through the same
 // OpenSSH sshd, in one run: a fresh 1 GiB file, the delta workload of the
 // foundation issue and a 1 GiB file with 1% edited (wire bytes and time),
-// 10,000 files of 1–8 KiB, and peak RSS while moving a 10 GiB sparse file.
-// Times are the best of two runs of each tool, interleaved. realize runs with --copy, as rsync copies: neither
-// flushes to disk (a move flushes before deleting anything).
+// 10,000 files of 1–8 KiB (each run onto a freshly made ext4), and peak RSS
+// while moving a 10 GiB sparse file. Times are the best of two runs of each
+// tool, interleaved. realize runs with --copy, as rsync copies: neither
+// flushes to disk (a move flushes before deleting anything). Rows marked
+// "peer" sync with a configured peer instead: realize-serve already running
+// (its own SSH, pinned keys), as a household runs it, beside the same rsync.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startSshd, type Sshd } from '../tests/helpers/sshd.js';
+import { startHousehold, type Household } from '../tests/helpers/household.js';
 import { BIN_DIR } from '../tests/helpers/run.js';
 import { workload } from './delta.js';
-import { exec, seeded, withTempDir, writeRandomFile } from './util.js';
+import { exec, freshExt4, seeded, withTempDir, writeRandomFile } from './util.js';
 
 const GIB = 1 << 30;
 
@@ -32,6 +36,14 @@ async function timed(cmd: string, args: string[]): Promise<Timed> {
 
 async function realize(sshd: Sshd, src: string, dst: string, extra: string[] = [], timeFile?: string): Promise<Timed & { wire: number }> {
   const r = await timed(process.execPath, [BIN_DIR + 'realize-sync.js', '--json', '--copy', '-e', sshd.rsh, '--remote-serve', remoteServe(timeFile), ...extra, src, `${sshd.userHost}:${dst}`]);
+  const summary = JSON.parse(r.out.trim().split('\n').pop()!) as { wire_bytes_sent: number; wire_bytes_received: number; files_failed: number };
+  if (summary.files_failed > 0) throw new Error('realize-sync failed: ' + r.out.slice(-500));
+  return { ...r, wire: summary.wire_bytes_sent + summary.wire_bytes_received };
+}
+
+/** realize-sync to `arena/dir` of the household's running realize-serve. */
+async function realizePeer(h: Household, src: string, dir: string): Promise<Timed & { wire: number }> {
+  const r = await timed(process.execPath, [BIN_DIR + 'realize-sync.js', '--json', '--copy', '--config', h.laptopConfig, src, `nas:photos/${dir}`]);
   const summary = JSON.parse(r.out.trim().split('\n').pop()!) as { wire_bytes_sent: number; wire_bytes_received: number; files_failed: number };
   if (summary.files_failed > 0) throw new Error('realize-sync failed: ' + r.out.slice(-500));
   return { ...r, wire: summary.wire_bytes_sent + summary.wire_bytes_received };
@@ -84,13 +96,25 @@ function scatteredEdits(size: number, edits: number, length: number): { base: Bu
   return { base, next };
 }
 
+/** Where realize's runs go: a directory over ssh (HOST:PATH), or an arena of the household's running realize-serve. */
+type Via = { sshd: Sshd } | { peer: Household };
+
+function realizeVia(via: Via, sshd: Sshd, src: string, dir: string, name: string): Promise<Timed & { wire: number }> {
+  return 'peer' in via ? realizePeer(via.peer, src, name) : realize(sshd, src, join(dir, name));
+}
+
+/** The directory a realize run named `name` writes. */
+function realizeDir(via: Via, dir: string, name: string): string {
+  return 'peer' in via ? join(via.peer.arenas.photos!, name) : join(dir, name);
+}
+
 /** Brings DST's `base` level with SRC's `next`, both tools from the same starting point, best of two each. */
-async function deltaCase(sshd: Sshd, dir: string, scratch: string, base: Buffer, next: Buffer) {
+async function deltaCase(via: Via, sshd: Sshd, dir: string, scratch: string, base: Buffer, next: Buffer) {
   const src = join(dir, 'delta-src');
   mkdirSync(src);
   writeFileSync(join(src, 'f.bin'), next);
   const old = 1_000_000;
-  const dst = (tool: string, run: number) => join(dir, `delta-${tool}${run}`);
+  const dst = (tool: string, run: number) => (tool === 'r' ? realizeDir(via, dir, `delta-r${run}`) : join(dir, `delta-s${run}`));
   for (const tool of ['r', 's']) {
     for (const run of [0, 1]) {
       mkdirSync(dst(tool, run));
@@ -101,7 +125,7 @@ async function deltaCase(sshd: Sshd, dir: string, scratch: string, base: Buffer,
   await exec('sync', []);
   const d = await bestOfBoth(
     scratch,
-    (run) => realize(sshd, src, dst('r', run)),
+    (run) => realizeVia(via, sshd, src, dir, `delta-r${run}`),
     (run) => rsync(sshd, src, dst('s', run)),
   );
   for (const run of [0, 1]) {
@@ -112,10 +136,29 @@ async function deltaCase(sshd: Sshd, dir: string, scratch: string, base: Buffer,
   return d;
 }
 
+/** 10,000 files of 1–8 KiB, each run onto a freshly made ext4 (see freshExt4). */
+async function manyCase(via: Via, sshd: Sshd, dir: string, scratch: string, many: string) {
+  const unmounts: (() => Promise<void>)[] = [];
+  const dst = (tool: string, run: number) => (tool === 'r' ? realizeDir(via, dir, `many-r${run}`) : join(dir, `many-s${run}`));
+  try {
+    for (const tool of ['r', 's']) for (const run of [0, 1]) unmounts.push(await freshExt4(join(dir, `ext4-${tool}${run}.img`), dst(tool, run)));
+    return await bestOfBoth(
+      scratch,
+      (run) => realizeVia(via, sshd, many, dir, `many-r${run}`),
+      (run) => rsync(sshd, many, dst('s', run)),
+    );
+  } finally {
+    for (const u of unmounts) await u();
+    for (const tool of ['r', 's']) for (const run of [0, 1]) rmSync(dst(tool, run), { recursive: true, force: true });
+  }
+}
+
 export async function run(): Promise<void> {
   await withTempDir('sync', async (dir) => {
     mkdirSync(join(dir, 'sshd'));
     const sshd = await startSshd(join(dir, 'sshd'));
+    mkdirSync(join(dir, 'household'));
+    const household = await startHousehold(join(dir, 'household'));
     try {
       console.log('realize-sync vs rsync -a -e ssh (same sshd; both told aes128-gcm unless said otherwise):');
       const scratch = join(dir, 'scratch');
@@ -129,6 +172,13 @@ export async function run(): Promise<void> {
         (run) => rsync(sshd, fresh, join(dir, `fresh-s${run}`)),
       );
       line('fresh 1 GiB time', f.ours.seconds, f.theirs.seconds, 's', 'lower', '<= 1.0, goal 0.67', f.runs);
+      const fp = await bestOfBoth(
+        scratch,
+        (run) => realizePeer(household, fresh, `fresh-r${run}`),
+        (run) => rsync(sshd, fresh, join(dir, `fresh-p${run}`)),
+      );
+      line('fresh 1 GiB time, peer', fp.ours.seconds, fp.theirs.seconds, 's', 'lower', '<= 1.0, goal 0.67', fp.runs);
+      for (const run of [0, 1]) rmSync(join(household.arenas.photos!, `fresh-r${run}`), { recursive: true });
       // Out of the box: neither told a cipher. rsync's ssh uses OpenSSH's
       // first choice, chacha20-poly1305; realize asks ssh to prefer AES-GCM.
       const plain = { ...sshd, rsh: sshd.rsh.replace(/ -o Ciphers=\S+/, '') };
@@ -138,7 +188,7 @@ export async function run(): Promise<void> {
         (run) => rsync(plain, fresh, join(dir, `plain-s${run}`)),
       );
       line('fresh 1 GiB time, default ciphers', o.ours.seconds, o.theirs.seconds, 's', 'lower', 'goal 0.67', o.runs);
-      for (const d of ['fresh', 'fresh-r0', 'fresh-r1', 'fresh-s0', 'fresh-s1', 'plain-r0', 'plain-r1', 'plain-s0', 'plain-s1']) rmSync(join(dir, d), { recursive: true });
+      for (const d of ['fresh', 'fresh-r0', 'fresh-r1', 'fresh-s0', 'fresh-s1', 'fresh-p0', 'fresh-p1', 'plain-r0', 'plain-r1', 'plain-s0', 'plain-s1']) rmSync(join(dir, d), { recursive: true });
 
       // 2. The delta workload of the foundation issue (256 MiB, a 64 KiB
       // insertion near the start, 100 scattered 26 KiB edits), then the one
@@ -147,11 +197,13 @@ export async function run(): Promise<void> {
       // most of their time starting up (ssh alone takes ~0.3 s here); on
       // the second, moving the data dominates.
       const small = workload();
-      const d = await deltaCase(sshd, dir, scratch, small.base, small.next);
+      const d = await deltaCase({ sshd }, sshd, dir, scratch, small.base, small.next);
       line('delta 256 MiB wire', d.ours.wire / 1e6, d.theirs.wire / 1e6, 'MB', 'lower', '<= 1.1');
       line('delta 256 MiB time', d.ours.seconds, d.theirs.seconds, 's', 'lower', '<= 0.7', d.runs);
+      const dp = await deltaCase({ peer: household }, sshd, dir, scratch, small.base, small.next);
+      line('delta 256 MiB time, peer', dp.ours.seconds, dp.theirs.seconds, 's', 'lower', '<= 0.7', dp.runs);
       const large = scatteredEdits(GIB, 1000, Math.floor(GIB / 100 / 1000));
-      const d1 = await deltaCase(sshd, dir, scratch, large.base, large.next);
+      const d1 = await deltaCase({ sshd }, sshd, dir, scratch, large.base, large.next);
       line('delta 1 GiB, 1% edited, wire', d1.ours.wire / 1e6, d1.theirs.wire / 1e6, 'MB', 'lower', '<= 1.1');
       line('delta 1 GiB, 1% edited, time', d1.ours.seconds, d1.theirs.seconds, 's', 'lower', '<= 0.7', d1.runs);
 
@@ -164,13 +216,11 @@ export async function run(): Promise<void> {
         writeFileSync(join(d, `f${i}`), Buffer.alloc(1024 + Math.floor(rand() * 7 * 1024), i & 0xff));
       }
       await exec('sync', []);
-      const m = await bestOfBoth(
-        scratch,
-        (run) => realize(sshd, many, join(dir, `many-r${run}`)),
-        (run) => rsync(sshd, many, join(dir, `many-s${run}`)),
-      );
+      const m = await manyCase({ sshd }, sshd, dir, scratch, many);
       line('10,000 small files time', m.ours.seconds, m.theirs.seconds, 's', 'lower', '<= 1.0', m.runs);
-      for (const d of ['many', 'many-r0', 'many-r1', 'many-s0', 'many-s1']) rmSync(join(dir, d), { recursive: true });
+      const mp = await manyCase({ peer: household }, sshd, dir, scratch, many);
+      line('10,000 small files time, peer', mp.ours.seconds, mp.theirs.seconds, 's', 'lower', '<= 1.0', mp.runs);
+      rmSync(many, { recursive: true });
 
       // 4. Peak RSS moving a 10 GiB sparse file (client and the far realize-serve).
       const sparse = join(dir, 'sparse');
@@ -180,10 +230,13 @@ export async function run(): Promise<void> {
       const clientTime = join(dir, 'client.rss');
       const serverTime = join(dir, 'server.rss');
       await exec('/usr/bin/time', ['-f', '%M', '-o', clientTime, process.execPath, BIN_DIR + 'realize-sync.js', '-q', '-e', sshd.rsh, '--remote-serve', remoteServe(serverTime), sparse, `${sshd.userHost}:${join(dir, 'sparse-r')}`]);
+      // realize-sync does not wait for the far end to exit: its figure comes a moment later.
+      for (let i = 0; i < 100 && !readFileSync(serverTime, { encoding: 'utf8', flag: 'a+' }).trim(); i++) await new Promise((r) => setTimeout(r, 50));
       const mb = (f: string) => Number(readFileSync(f, 'utf8').trim().split('\n').pop()) / 1024;
       console.log(`  peak RSS moving a 10 GiB sparse file: realize-sync ${mb(clientTime).toFixed(0)} MB, realize-serve ${mb(serverTime).toFixed(0)} MB (target < 300 MB)`);
     } finally {
       sshd.stop();
+      await household.stop();
     }
   });
 }

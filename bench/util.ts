@@ -1,7 +1,7 @@
 // Helpers shared by the benchmarks: temp dirs, random files, timing, output.
 import { spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,4 +72,69 @@ export { seeded } from '../tests/helpers/random.js';
 /** Bytes as "3.51 MB" (decimal, as rsync counts). */
 export function mb(bytes: number): string {
   return `${(bytes / 1e6).toFixed(2)} MB`;
+}
+
+const PAGE_REPORTING = '/sys/module/page_reporting/parameters/page_reporting_order';
+
+/**
+ * On a VM that reports free memory to its host (free page reporting, as
+ * Firecracker guests do), memory freed a second or two earlier is handed
+ * back, and the next touch of it faults the page in from the host: writing
+ * a new 1 GiB file then takes 0.3 s or 3 s depending only on when the
+ * previous run freed its memory. For a run, reporting is turned off (an
+ * order above the largest one) and restored after, so both tools are
+ * measured on memory that behaves like a real machine's. Needs root;
+ * REALIZE_BENCH_KEEP_VM=1 leaves it alone. Returns the restore function.
+ */
+export function quietVmMemory(): () => void {
+  let before: string;
+  try {
+    before = readFileSync(PAGE_REPORTING, 'utf8').trim();
+  } catch {
+    return () => {};
+  }
+  if (process.env.REALIZE_BENCH_KEEP_VM === '1') {
+    console.log(`(free page reporting to the VM host left on: order ${before}; expect wide swings on fresh writes)`);
+    return () => {};
+  }
+  try {
+    writeFileSync(PAGE_REPORTING, '11');
+  } catch {
+    console.log(`(free page reporting to the VM host is on and cannot be turned off without root: expect wide swings on fresh writes)`);
+    return () => {};
+  }
+  console.log(`(free page reporting to the VM host off for this run, order ${before} restored after; REALIZE_BENCH_KEEP_VM=1 keeps it)`);
+  const restore = () => writeFileSync(PAGE_REPORTING, before);
+  const interrupted = () => {
+    restore();
+    process.exit(130);
+  };
+  process.once('SIGINT', interrupted);
+  return () => {
+    process.off('SIGINT', interrupted);
+    restore();
+  };
+}
+
+/**
+ * A freshly made ext4 file system mounted at `mountpoint`, for a run that
+ * creates thousands of files: ext4 scans the inodes deleted in the last
+ * minutes when it allocates new ones, so a run on a disk that just deleted
+ * 20,000 files pays seconds that another did not. Needs root and mkfs.ext4;
+ * otherwise the directory is used as it is. Returns the unmount function.
+ */
+export async function freshExt4(image: string, mountpoint: string, sizeMiB = 1024): Promise<() => Promise<void>> {
+  mkdirSync(mountpoint, { recursive: true });
+  if (process.getuid?.() !== 0) return async () => {};
+  try {
+    await exec('truncate', ['-s', `${sizeMiB}M`, image]);
+    await exec('mkfs.ext4', ['-q', '-F', image]);
+    await exec('mount', ['-o', 'loop', image, mountpoint]);
+  } catch {
+    return async () => {};
+  }
+  return async () => {
+    await exec('umount', [mountpoint]).catch(() => {});
+    rmSync(image, { force: true });
+  };
 }
