@@ -41,12 +41,17 @@ enum Job {
     End,
 }
 
-/// Reading paused (JS has enough buffered) or the stream closed.
+/// Reading paused (JS has enough buffered) or the stream closed, and how
+/// many reads wait for the JS thread: at most `MAX_QUEUED` (a few MiB), so a
+/// busy JS thread holds the reader back instead of letting reads pile up.
 #[derive(Default)]
 struct Gate {
     paused: bool,
     closed: bool,
+    queued: usize,
 }
+
+const MAX_QUEUED: usize = 4;
 
 type Shared = Arc<(Mutex<Gate>, Condvar)>;
 
@@ -104,8 +109,13 @@ impl NativePipe {
 
     fn set(&self, f: impl FnOnce(&mut Gate)) {
         let (lock, changed) = &*self.gate;
-        f(&mut lock.lock().unwrap_or_else(|e| e.into_inner()));
-        changed.notify_all();
+        let mut g = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let (paused, closed) = (g.paused, g.closed);
+        f(&mut g);
+        // Waking the reader costs a system call: only when it may be waiting on this.
+        if paused != g.paused || closed != g.closed {
+            changed.notify_all();
+        }
     }
 }
 
@@ -121,12 +131,13 @@ fn read_loop(fd: RawFd, stop: Arc<Stop>, gate: Shared, tsfn: DataTsfn) {
         {
             let (lock, changed) = &*gate;
             let mut g = lock.lock().unwrap_or_else(|e| e.into_inner());
-            while g.paused && !g.closed {
+            while (g.paused || g.queued >= MAX_QUEUED) && !g.closed {
                 g = changed.wait(g).unwrap_or_else(|e| e.into_inner());
             }
             if g.closed {
                 break;
             }
+            g.queued += 1;
         }
         let event = match core::read_some(fd, core::READ_CAP, &stop) {
             Ok(Read::Data(bytes)) => PipeEvent {
@@ -147,7 +158,9 @@ fn read_loop(fd: RawFd, stop: Arc<Stop>, gate: Shared, tsfn: DataTsfn) {
             },
         };
         let last = event.data.is_none();
-        tsfn.call(event, ThreadsafeFunctionCallMode::NonBlocking);
+        if tsfn.call(event, ThreadsafeFunctionCallMode::NonBlocking) != Status::Ok {
+            break;
+        }
         if last {
             break;
         }
@@ -211,16 +224,23 @@ pub fn open_pipe(
         core::enlarge_pipe(fd);
         core::set_nonblocking(fd).map_err(|e| fail(format!("cannot use descriptor {fd}: {e}")))?;
     }
+    let gate: Shared = Arc::default();
+    let taken = gate.clone();
     let data: DataTsfn = on_data
         .build_threadsafe_function::<PipeEvent>()
         .callee_handled::<false>()
-        .build_callback(|ctx| Ok(ctx.value))?;
+        .build_callback(move |ctx| {
+            let (lock, changed) = &*taken;
+            let mut g = lock.lock().unwrap_or_else(|e| e.into_inner());
+            g.queued = g.queued.saturating_sub(1);
+            changed.notify_all();
+            Ok(ctx.value)
+        })?;
     let done: DoneTsfn = on_written
         .build_threadsafe_function::<Written>()
         .callee_handled::<false>()
         .build_callback(|ctx| Ok(ctx.value.error))?;
     let stop = Arc::new(Stop::new().map_err(fail)?);
-    let gate: Shared = Arc::default();
     let (jobs, queue) = mpsc::channel();
     let (s, g) = (stop.clone(), gate.clone());
     thread::Builder::new()
