@@ -12,6 +12,7 @@ mod dir;
 mod file;
 mod hash;
 mod hex;
+mod iov;
 mod notify;
 mod reuse;
 mod rolling;

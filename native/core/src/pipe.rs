@@ -12,6 +12,8 @@
 use std::io;
 use std::os::fd::RawFd;
 
+use crate::iov::Pieces;
+
 /// What pipes are enlarged to: the default limit for unprivileged users
 /// (`/proc/sys/fs/pipe-max-size`).
 pub const PIPE_SIZE: usize = 1 << 20;
@@ -225,17 +227,9 @@ pub fn read_some(fd: RawFd, cap: usize, stop: &Stop) -> io::Result<Read> {
 /// Writes all of `pieces`, in order, to the non-blocking `fd`, waiting
 /// whenever it is full; false when the stop came first.
 pub fn write_all(fd: RawFd, pieces: &[&[u8]], stop: &Stop) -> io::Result<bool> {
-    let mut rest: Vec<&[u8]> = pieces.iter().copied().filter(|p| !p.is_empty()).collect();
-    let mut first = 0;
-    while first < rest.len() {
-        let iov: Vec<libc::iovec> = rest[first..]
-            .iter()
-            .take(1024)
-            .map(|p| libc::iovec {
-                iov_base: p.as_ptr() as *mut libc::c_void,
-                iov_len: p.len(),
-            })
-            .collect();
+    let mut rest = Pieces::new(pieces);
+    while !rest.is_done() {
+        let iov = rest.iovecs();
         // SAFETY: the iovecs point into slices that outlive the call.
         let n = unsafe { libc::writev(fd, iov.as_ptr(), iov.len() as libc::c_int) };
         if n < 0 {
@@ -251,17 +245,7 @@ pub fn write_all(fd: RawFd, pieces: &[&[u8]], stop: &Stop) -> io::Result<bool> {
                 _ => return Err(err),
             }
         }
-        let mut n = n as usize;
-        while n > 0 {
-            let p = rest[first];
-            if n >= p.len() {
-                n -= p.len();
-                first += 1;
-            } else {
-                rest[first] = &p[n..];
-                n = 0;
-            }
-        }
+        rest.advance(n as usize);
     }
     Ok(true)
 }

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use crate::file::{FileError, Input};
 use crate::hash::{hash_bytes, ChainingValue, FileHash};
+use crate::iov::Pieces;
 
 /// Which version of a file this is: a move deletes its source only if it still matches.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -408,17 +409,9 @@ pub fn start_writeback(fd: i32, offset: u64, len: u64) -> io::Result<()> {
 /// Writes `pieces`, in order, at `offset` of `file`: one pwritev for many
 /// pieces, carrying on after a short write.
 pub fn write_pieces_at(file: &File, mut offset: u64, pieces: &[&[u8]]) -> io::Result<()> {
-    let mut rest: Vec<&[u8]> = pieces.iter().copied().filter(|p| !p.is_empty()).collect();
-    let mut first = 0;
-    while first < rest.len() {
-        let iov: Vec<libc::iovec> = rest[first..]
-            .iter()
-            .take(1024)
-            .map(|p| libc::iovec {
-                iov_base: p.as_ptr() as *mut libc::c_void,
-                iov_len: p.len(),
-            })
-            .collect();
+    let mut rest = Pieces::new(pieces);
+    while !rest.is_done() {
+        let iov = rest.iovecs();
         let Ok(at) = i64::try_from(offset) else {
             return Err(io::Error::other("offset out of bounds"));
         };
@@ -438,15 +431,8 @@ pub fn write_pieces_at(file: &File, mut offset: u64, pieces: &[&[u8]]) -> io::Re
                 "the file took no bytes",
             ));
         }
-        let mut n = n as usize;
         offset += n as u64;
-        while first < rest.len() && n >= rest[first].len() {
-            n -= rest[first].len();
-            first += 1;
-        }
-        if n > 0 {
-            rest[first] = &rest[first][n..];
-        }
+        rest.advance(n as usize);
     }
     Ok(())
 }
