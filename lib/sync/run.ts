@@ -77,9 +77,9 @@ export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
       signal.addEventListener('abort', hangUp, { once: true });
       const connectOpts = { config: opts.config, rsh: opts.rsh, remoteServe: opts.remoteServe, throttleUp: opts.throttleUp, throttleDown: opts.throttleDown };
       try {
-        // Both ends at once (two ssh handshakes overlap), and SRC listed
-        // while DST is still being reached.
-        // An end that connects after the other failed is closed on arrival.
+        // Both ends at once (two ssh handshakes overlap), SRC listed while
+        // DST is still being reached; an end that connects after the other
+        // failed is closed on arrival.
         const arrived = <E extends Endpoint | undefined>(e: E): E => {
           if (over) e?.close();
           return e;
