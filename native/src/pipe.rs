@@ -42,8 +42,8 @@ enum Job {
 }
 
 /// Reading paused (JS has enough buffered) or the stream closed, and how
-/// many reads wait for the JS thread: at most `MAX_QUEUED` (a few MiB), so a
-/// busy JS thread holds the reader back instead of letting reads pile up.
+/// many bytes read wait for the JS thread: reading stops at `MAX_QUEUED`, so
+/// a busy JS thread holds the reader back instead of letting reads pile up.
 #[derive(Default)]
 struct Gate {
     paused: bool,
@@ -51,7 +51,8 @@ struct Gate {
     queued: usize,
 }
 
-const MAX_QUEUED: usize = 4;
+/// A range and a half: a socket's reads are a few hundred KiB, a pipe's up to 1 MiB.
+const MAX_QUEUED: usize = 12 << 20;
 
 type Shared = Arc<(Mutex<Gate>, Condvar)>;
 
@@ -125,6 +126,17 @@ impl Drop for NativePipe {
     }
 }
 
+/// Counts bytes read but not yet taken by the JS thread; taking them may let the reader go on.
+fn count(gate: &Shared, delta: isize) {
+    let (lock, changed) = &**gate;
+    let mut g = lock.lock().unwrap_or_else(|e| e.into_inner());
+    let was_full = g.queued >= MAX_QUEUED;
+    g.queued = g.queued.saturating_add_signed(delta);
+    if was_full && g.queued < MAX_QUEUED {
+        changed.notify_all();
+    }
+}
+
 /// Reads `fd` until its end, a failure or the stop, waiting while paused.
 fn read_loop(fd: RawFd, stop: Arc<Stop>, gate: Shared, tsfn: DataTsfn) {
     loop {
@@ -137,14 +149,16 @@ fn read_loop(fd: RawFd, stop: Arc<Stop>, gate: Shared, tsfn: DataTsfn) {
             if g.closed {
                 break;
             }
-            g.queued += 1;
         }
         let event = match core::read_some(fd, core::READ_CAP, &stop) {
-            Ok(Read::Data(bytes)) => PipeEvent {
-                data: Some(bytes.into()),
-                end: None,
-                error: None,
-            },
+            Ok(Read::Data(bytes)) => {
+                count(&gate, bytes.len() as isize);
+                PipeEvent {
+                    data: Some(bytes.into()),
+                    end: None,
+                    error: None,
+                }
+            }
             Ok(Read::End) => PipeEvent {
                 data: None,
                 end: Some(true),
@@ -230,10 +244,9 @@ pub fn open_pipe(
         .build_threadsafe_function::<PipeEvent>()
         .callee_handled::<false>()
         .build_callback(move |ctx| {
-            let (lock, changed) = &*taken;
-            let mut g = lock.lock().unwrap_or_else(|e| e.into_inner());
-            g.queued = g.queued.saturating_sub(1);
-            changed.notify_all();
+            if let Some(d) = &ctx.value.data {
+                count(&taken, -(d.len() as isize));
+            }
             Ok(ctx.value)
         })?;
     let done: DoneTsfn = on_written
