@@ -112,7 +112,8 @@ class SyncCommand extends RealizeCommand {
 }
 
 await runCli('realize-sync', [SyncCommand]);
-// Everything is done and said (stdout and stderr are synchronous on Linux):
-// exit now rather than after tearing down the heap, which takes longer than
-// the last batch of small files took to move.
+// Everything is done: once what was said has left (a pipe to a slow reader
+// holds the rest in Node's queue), exit now rather than after tearing down
+// the heap, which takes longer than the last batch of small files took to move.
+await Promise.all([process.stdout, process.stderr].map((s) => new Promise((resolve) => s.write('', resolve))));
 process.exit();

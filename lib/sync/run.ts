@@ -79,13 +79,15 @@ export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
       try {
         // Both ends at once (two ssh handshakes overlap), SRC listed while
         // DST is still being reached; an end that connects after the other
-        // failed is closed on arrival.
+        // failed is closed on arrival. Two ssh commands go one after the
+        // other: each may ask for a password on the same terminal.
         const arrived = <E extends Endpoint | undefined>(e: E): E => {
           if (over) e?.close();
           return e;
         };
         const connecting = connect(srcSpec, { ...connectOpts, create: false }).then(arrived);
-        const connectingDst = connectDestination(dstSpec, connectOpts, opts.dryRun).then(arrived);
+        const oneAfterOther = srcSpec.kind === 'ssh' && dstSpec.kind === 'ssh';
+        const connectingDst = (oneAfterOther ? connecting.then(() => undefined) : Promise.resolve()).then(() => connectDestination(dstSpec, connectOpts, opts.dryRun)).then(arrived);
         connectingDst.then((d) => (dst = d), () => {});
         const srcListing = connecting.then((s) => (src = s).files.list(s.arena, { prefix: s.prefix }));
         srcListing.catch(() => {});
@@ -111,6 +113,8 @@ export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
         if (!opts.maxDurationMs && attempt >= backoff.length) throw e;
         if (delay >= left) {
           await sleep(left, opts.signal);
+          // Out of time, whether or not the deadline's timer has fired yet.
+          deadline.abort();
           break;
         }
         opts.emit({ event: 'retry', error: e.message, delay_seconds: delay / 1000, attempt: attempt + 1 });

@@ -4,6 +4,7 @@
 // JS thread; on two cores that costs as much CPU as the copy, and leaves the
 // ssh process at the other end waiting on a full pipe.
 import { Duplex } from 'node:stream';
+import { RealizeError } from '../model/errors.js';
 import { openPipe } from '../native.js';
 
 /** The stream reading `readFd` and writing `writeFd`, which it takes over. */
@@ -29,7 +30,7 @@ export function pipeStream(readFd: number, writeFd: number): Duplex {
     destroy(err, cb) {
       handle.close();
       // A write the close dropped reports the failure, never nothing.
-      settle(err ?? new Error('the stream was closed'));
+      settle(err ?? new RealizeError('network', 'the connection was closed'));
       cb(err);
     },
   });

@@ -4,7 +4,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { basename } from 'node:path';
 import { promisify } from 'node:util';
-import type { Duplex } from 'node:stream';
+import { finished, type Duplex } from 'node:stream';
 import { RealizeError } from '../model/errors.js';
 import { closeFd, newPipe } from '../native.js';
 import { pipeStream } from './pipe.js';
@@ -73,7 +73,13 @@ export async function spawnRemote(rsh: string, userHost: string, remoteCommand: 
     closeFd(childIn);
     closeFd(childOut);
   }
-  const stream = pipeStream(fromChild, toChild);
+  let stream: Duplex;
+  try {
+    stream = pipeStream(fromChild, toChild);
+  } catch (e) {
+    child.kill();
+    throw e;
+  }
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => {
     if (err.length < 4096) err += d;
@@ -90,7 +96,8 @@ export async function spawnRemote(rsh: string, userHost: string, remoteCommand: 
       // exits on its own. Its last chores (freeing the pages of a large file
       // it replaced takes a quarter of a second per GiB) and ssh's teardown
       // are not waited for: ssh finishes in the background.
-      stream.end(() => {
+      stream.end();
+      finished(stream, { readable: false }, () => {
         stream.destroy();
         child.stderr?.destroy();
         child.unref();

@@ -1,6 +1,6 @@
 // The session's byte stream on stdin/stdout (realize-serve --stdio), moved by
-// native threads: process.stdin and process.stdout are never opened, so
-// nothing else can write into the protocol's stream.
+// native threads. Node's process.stdout exists (clipanion opens it) but must
+// never be written: the protocol's bytes share that descriptor.
 import type { Duplex } from 'node:stream';
 import { pipeStream } from './pipe.js';
 

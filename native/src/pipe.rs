@@ -59,7 +59,8 @@ type Shared = Arc<(Mutex<Gate>, Condvar)>;
 /// The two threads of one stream; `close()` stops both.
 #[napi]
 pub struct NativePipe {
-    stop: Arc<Stop>,
+    /// Dropped by `close()`: its eventfd goes once both threads are done too.
+    stop: Option<Arc<Stop>>,
     gate: Shared,
     jobs: Option<mpsc::Sender<Job>>,
 }
@@ -98,7 +99,9 @@ impl NativePipe {
     pub fn close(&mut self) {
         self.jobs = None;
         self.set(|g| g.closed = true);
-        self.stop.request();
+        if let Some(stop) = self.stop.take() {
+            stop.request();
+        }
     }
 
     fn send(&self, job: Job) -> Result<()> {
@@ -227,49 +230,67 @@ pub fn open_pipe(
     on_data: Function<PipeEvent, ()>,
     on_written: Function<Option<String>, ()>,
 ) -> Result<NativePipe> {
+    // Both descriptors are ours from here: released on any failure below.
+    let release = |fds: &[RawFd]| fds.iter().for_each(|&fd| core::release_fd(fd));
     // One descriptor for both sides (a socket): the writer gets its own copy to release.
     let write_fd = if write_fd == read_fd {
-        core::duplicate(write_fd)
-            .map_err(|e| fail(format!("cannot duplicate descriptor {write_fd}: {e}")))?
+        core::duplicate(write_fd).map_err(|e| {
+            release(&[read_fd]);
+            fail(format!("cannot duplicate descriptor {write_fd}: {e}"))
+        })?
     } else {
         write_fd
     };
-    for fd in [read_fd, write_fd] {
-        core::enlarge_pipe(fd);
-        core::set_nonblocking(fd).map_err(|e| fail(format!("cannot use descriptor {fd}: {e}")))?;
-    }
-    let gate: Shared = Arc::default();
-    let taken = gate.clone();
-    let data: DataTsfn = on_data
-        .build_threadsafe_function::<PipeEvent>()
-        .callee_handled::<false>()
-        .build_callback(move |ctx| {
-            if let Some(d) = &ctx.value.data {
-                count(&taken, -(d.len() as isize));
-            }
-            Ok(ctx.value)
-        })?;
-    let done: DoneTsfn = on_written
-        .build_threadsafe_function::<Written>()
-        .callee_handled::<false>()
-        .build_callback(|ctx| Ok(ctx.value.error))?;
-    let stop = Arc::new(Stop::new().map_err(fail)?);
+    let fds = [read_fd, write_fd];
+    let prepared = (|| -> Result<(Shared, DataTsfn, DoneTsfn, Arc<Stop>)> {
+        for fd in fds {
+            core::enlarge_pipe(fd);
+            core::set_nonblocking(fd)
+                .map_err(|e| fail(format!("cannot use descriptor {fd}: {e}")))?;
+        }
+        let gate: Shared = Arc::default();
+        let taken = gate.clone();
+        let data: DataTsfn = on_data
+            .build_threadsafe_function::<PipeEvent>()
+            .callee_handled::<false>()
+            .build_callback(move |ctx| {
+                if let Some(d) = &ctx.value.data {
+                    count(&taken, -(d.len() as isize));
+                }
+                Ok(ctx.value)
+            })?;
+        let done: DoneTsfn = on_written
+            .build_threadsafe_function::<Written>()
+            .callee_handled::<false>()
+            .build_callback(|ctx| Ok(ctx.value.error))?;
+        let stop = Arc::new(Stop::new().map_err(fail)?);
+        Ok((gate, data, done, stop))
+    })();
+    let (gate, data, done, stop) = prepared.inspect_err(|_| release(&fds))?;
     let (jobs, queue) = mpsc::channel();
-    let (s, g) = (stop.clone(), gate.clone());
-    thread::Builder::new()
-        .name("realize-read".into())
-        .spawn(move || read_loop(read_fd, s, g, data))
-        .map_err(fail)?;
     let s = stop.clone();
+    // The writer first: if the reader cannot start, the writer ends with the queue.
     thread::Builder::new()
         .name("realize-write".into())
         .spawn(move || write_loop(write_fd, s, queue, done))
-        .map_err(fail)?;
-    Ok(NativePipe {
-        stop,
-        gate,
+        .map_err(|e| {
+            release(&fds);
+            fail(e)
+        })?;
+    let pipe = NativePipe {
+        stop: Some(stop.clone()),
+        gate: gate.clone(),
         jobs: Some(jobs),
-    })
+    };
+    thread::Builder::new()
+        .name("realize-read".into())
+        .spawn(move || read_loop(read_fd, stop, gate, data))
+        .map_err(|e| {
+            // Dropping `pipe` stops the writer, which releases its descriptor.
+            release(&[read_fd]);
+            fail(e)
+        })?;
+    Ok(pipe)
 }
 
 /// A new pipe whose descriptors close on exec: `[readFd, writeFd]`, for a child's stdin or stdout.

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync, appendFileSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
-import { runBin } from '../helpers/run.js';
+import { BIN_DIR, runBin } from '../helpers/run.js';
 import { syncJson } from '../helpers/sync.js';
 import { b3sums, exists, listFiles, makeTree } from '../helpers/tree.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -158,6 +158,21 @@ test('an older destination with the same bytes is unchanged and never rewritten;
   assert.equal(statSync(join(dir, 'dst', 'same.bin')).ino, inode, 'the unchanged file was not replaced');
   assert.deepEqual(readdirSync(join(dir, 'dst')).sort(), ['edited.bin', 'same.bin'], 'no partial left behind');
   assert.ok(readFileSync(join(dir, 'dst', 'edited.bin')).equals(edited));
+});
+
+test('--json into a pipe read slowly: every line arrives, the summary last', async () => {
+  const dir = tempDir();
+  const src = join(dir, 'src');
+  const files: Record<string, string> = {};
+  for (let i = 0; i < 3000; i++) files[`d${i % 30}/f${i}`] = String(i);
+  makeTree(src, files);
+  // The reader starts 3 s late, after realize-sync is done: the pipe filled long before, and Node held the rest.
+  const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN_DIR + 'realize-sync.js')} --json --copy ${JSON.stringify(src)} ${JSON.stringify(join(dir, 'dst'))} | (sleep 3; cat)`;
+  const out = execFileSync('sh', ['-c', cmd], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const lines = out.trim().split('\n').map((l) => JSON.parse(l) as { event: string; files_ok?: number });
+  assert.equal(lines.filter((e) => e.event === 'file_done').length, 3000);
+  assert.equal(lines.at(-1)?.event, 'summary');
+  assert.equal(lines.at(-1)?.files_ok, 3000);
 });
 
 test('--dry-run changes nothing', async () => {

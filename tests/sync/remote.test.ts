@@ -148,6 +148,22 @@ test('a dropped connection is retried with backoff and the move completes', asyn
   assert.ok(!exists(join(src, 'f.bin')));
 });
 
+test('a dropped connection with less time left than the next retry: exit 11, source kept', async () => {
+  const src = join(dir, 'late-src');
+  makeTree(src, { 'f.bin': 32 * 1024 * 1024 });
+  const run = spawnSync(['--config', h.laptopConfig, '--throttle-up', '8M', '--max-duration', '3s', src, 'nas:photos/late']);
+  const progress = () => Math.max(0, ...run.events().filter((e) => e.event === 'progress').map((e) => e.done as number));
+  await until(() => progress() >= 4 * 1024 * 1024, 30_000, 'some of the file at the peer');
+  h.serve.kill('SIGKILL');
+  try {
+    assert.equal(await run.exited, 11, run.output());
+    assert.equal(run.events().find((e) => e.event === 'summary')?.timed_out, true);
+    assert.ok(exists(join(src, 'f.bin')), 'source kept');
+  } finally {
+    await h.restart();
+  }
+});
+
 test('SIGINT: exit 20, the partial file kept and resumable', async () => {
   const src = join(dir, 'int-src');
   makeTree(src, { 'f.bin': 32 * 1024 * 1024 });

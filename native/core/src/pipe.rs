@@ -11,6 +11,8 @@
 
 use std::io;
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 use crate::iov::Pieces;
 
@@ -62,20 +64,22 @@ pub fn new_pipe() -> io::Result<(RawFd, RawFd)> {
 
 /// Closes `fd`; one of stdin, stdout or stderr is pointed at /dev/null
 /// instead, so a later open can never take its number (a stray write to
-/// stdout would then land in that file).
+/// stdout would then land in that file). Without /dev/null it stays open.
 pub fn release_fd(fd: RawFd) {
-    // SAFETY: plain descriptor calls on descriptors this module was handed.
-    unsafe {
-        if (0..=2).contains(&fd) {
-            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
-            if null >= 0 {
-                libc::dup2(null, fd);
-                libc::close(null);
-                return;
-            }
+    static NULL: OnceLock<RawFd> = OnceLock::new();
+    if (0..=2).contains(&fd) {
+        // SAFETY: open of a NUL-terminated path; the descriptor is kept for the process.
+        let null = *NULL.get_or_init(|| unsafe {
+            libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC)
+        });
+        if null >= 0 {
+            // SAFETY: dup2 between descriptors we hold.
+            unsafe { libc::dup2(null, fd) };
         }
-        libc::close(fd);
+        return;
     }
+    // SAFETY: a descriptor this module was handed, closed once.
+    unsafe { libc::close(fd) };
 }
 
 /// A second descriptor for what `fd` refers to, close-on-exec.
@@ -95,10 +99,12 @@ pub fn shutdown_write(fd: RawFd) {
     unsafe { libc::shutdown(fd, libc::SHUT_WR) };
 }
 
-/// Wakes the threads of one stream out of their waits, for good.
+/// Wakes the threads of one stream out of their waits, for good; a write in
+/// progress stops at its next system call.
 #[derive(Debug)]
 pub struct Stop {
     fd: RawFd,
+    requested: AtomicBool,
 }
 
 impl Stop {
@@ -109,14 +115,22 @@ impl Stop {
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(Stop { fd })
+        Ok(Stop {
+            fd,
+            requested: AtomicBool::new(false),
+        })
     }
 
     /// Requests the stop: every wait on it returns, now and later.
     pub fn request(&self) {
+        self.requested.store(true, Ordering::SeqCst);
         let one: u64 = 1;
         // SAFETY: writes 8 bytes we own to our eventfd; it cannot block (EFD_NONBLOCK).
         unsafe { libc::write(self.fd, (&one as *const u64).cast(), 8) };
+    }
+
+    fn requested(&self) -> bool {
+        self.requested.load(Ordering::SeqCst)
     }
 }
 
@@ -229,6 +243,9 @@ pub fn read_some(fd: RawFd, cap: usize, stop: &Stop) -> io::Result<Read> {
 pub fn write_all(fd: RawFd, pieces: &[&[u8]], stop: &Stop) -> io::Result<bool> {
     let mut rest = Pieces::new(pieces);
     while !rest.is_done() {
+        if stop.requested() {
+            return Ok(false);
+        }
         let iov = rest.iovecs();
         // SAFETY: the iovecs point into slices that outlive the call.
         let n = unsafe { libc::writev(fd, iov.as_ptr(), iov.len() as libc::c_int) };
@@ -244,6 +261,12 @@ pub fn write_all(fd: RawFd, pieces: &[&[u8]], stop: &Stop) -> io::Result<bool> {
                 }
                 _ => return Err(err),
             }
+        }
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "the stream took no bytes",
+            ));
         }
         rest.advance(n as usize);
     }
