@@ -87,7 +87,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
         };
         const connecting = connect(srcSpec, { ...connectOpts, create: false }).then(arrived);
         const oneAfterOther = srcSpec.kind === 'ssh' && dstSpec.kind === 'ssh';
-        const connectingDst = (oneAfterOther ? connecting.then(() => undefined) : Promise.resolve()).then(() => connectDestination(dstSpec, connectOpts, opts.dryRun)).then(arrived);
+        const connectingDst = (oneAfterOther ? connecting : Promise.resolve()).then(() => connectDestination(dstSpec, connectOpts, opts.dryRun)).then(arrived);
         connectingDst.then((d) => (dst = d), () => {});
         const srcListing = connecting.then((s) => (src = s).files.list(s.arena, { prefix: s.prefix }));
         srcListing.catch(() => {});

@@ -9,7 +9,6 @@
 //! since its signature was made (or a false block match) is an error, never
 //! silent corruption.
 
-use crate::reuse::BufferPool;
 use std::fmt;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -18,6 +17,7 @@ use std::path::Path;
 use crate::delta::{check_ops, DeltaFormatError, DeltaInfo, DeltaReader, Op};
 use crate::file::{FileError, Input};
 use crate::hash::{block_count, hash_data_blocks, ChainingValue, BLOCK_SIZE};
+use crate::reuse::BufferPool;
 use crate::signature::MAX_WINDOW;
 
 /// What the bytes a delta produces must be: blocks

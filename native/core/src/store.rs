@@ -162,8 +162,15 @@ pub fn put_file(
     mtime_ms: f64,
     root: &ChainingValue,
 ) -> Result<Stamp, StoreError> {
-    let dir_file = open_dir(dir)?;
-    put_in(&dir_file, dir, part_name, final_name, data, mtime_ms, root)
+    let r = PutRequest {
+        dir,
+        part_name,
+        final_name,
+        data,
+        mtime_ms,
+        root: *root,
+    };
+    put_in(&open_dir(dir)?, &r)
 }
 
 fn open_dir(dir: &Path) -> Result<File, StoreError> {
@@ -174,27 +181,26 @@ fn open_dir(dir: &Path) -> Result<File, StoreError> {
         .map_err(io_err("open directory", dir))
 }
 
-/// [`put_file`] in the directory `dir_file` (open), which is `dir`.
-fn put_in(
-    dir_file: &File,
-    dir: &Path,
-    part_name: &str,
-    final_name: &str,
-    data: &[u8],
-    mtime_ms: f64,
-    root: &ChainingValue,
-) -> Result<Stamp, StoreError> {
-    if &hash_bytes(data).root != root {
+/// [`put_file`] of `r`, its directory already open as `dir_file`.
+fn put_in(dir_file: &File, r: &PutRequest<'_>) -> Result<Stamp, StoreError> {
+    if hash_bytes(r.data).root != r.root {
         return Err(StoreError::Mismatch {
-            name: final_name.to_owned(),
+            name: r.final_name.to_owned(),
         });
     }
-    let part_path = dir.join(part_name);
-    let part = c_name(part_name, &part_path)?;
-    let fin = c_name(final_name, &part_path)?;
+    let part_path = r.dir.join(r.part_name);
+    let part = c_name(r.part_name, &part_path)?;
+    let fin = c_name(r.final_name, &part_path)?;
     let file = create_partial(dir_file, &part, &part_path)?;
     let put = write_then_rename(
-        file, dir_file, &part, &fin, data, mtime_ms, &part_path, final_name,
+        file,
+        dir_file,
+        &part,
+        &fin,
+        r.data,
+        r.mtime_ms,
+        &part_path,
+        r.final_name,
     );
     if put.is_err() {
         // A small file is cheaper to send again than to resume: leave no
@@ -310,15 +316,7 @@ pub fn put_files(requests: &[PutRequest<'_>]) -> Vec<Result<Stamp, StoreError>> 
                 open = Some((r.dir, open_dir(r.dir)?));
             }
             let (_, dir_file) = open.as_ref().expect("opened above");
-            put_in(
-                dir_file,
-                r.dir,
-                r.part_name,
-                r.final_name,
-                r.data,
-                r.mtime_ms,
-                &r.root,
-            )
+            put_in(dir_file, r)
         })
         .collect()
 }
