@@ -1,13 +1,17 @@
 #!/usr/bin/env node
+// realize-sync. What it needs to start ssh for a HOST:PATH end is imported
+// here; the rest (the move algorithm, the protocol, the output) is loaded
+// once ssh is on its way, so ssh's handshake overlaps that loading.
 import { Command, Option } from 'clipanion';
 import { loadConfig } from '../lib/config/index.js';
 import { parseAddress } from '../lib/model/address.js';
 import { RealizeError } from '../lib/model/errors.js';
 import { parseDuration, parseRate, parseSize } from '../lib/model/units.js';
+import { dialFirst, hangUpDialed } from '../lib/sync/dial.js';
+import { parseEndpoints } from '../lib/sync/endpoint.js';
 import type { SyncMetrics } from '../lib/sync/metrics.js';
-import { runSync } from '../lib/sync/run.js';
-import { EXIT, RealizeCommand, reportError, runCli } from '../lib/ui/cli.js';
-import { humanOutput, jsonOutput } from '../lib/ui/sync-output.js';
+import { RealizeCommand, runCli } from '../lib/ui/cli.js';
+import { EXIT, reportError } from '../lib/ui/exit.js';
 
 class SyncCommand extends RealizeCommand {
   static override paths = [Command.Default];
@@ -60,12 +64,26 @@ class SyncCommand extends RealizeCommand {
     const rangeSize = parseSize(this.rangeSize, '--range-size');
     if (rangeSize % (1 << 20) !== 0 || rangeSize === 0 || rangeSize > 32 << 20) throw new RealizeError('usage', '--range-size must be a multiple of 1M, at most 32M');
     const config = await loadConfig({ path: this.config });
+    const metricsAddr = this.metricsAddr !== undefined ? parseAddress(this.metricsAddr, { defaultPort: 9100 }) : undefined;
+    const [srcSpec, dstSpec] = parseEndpoints(this.src, this.dst, config);
 
-    // prom-client is loaded only when metrics are asked for.
-    const metrics: SyncMetrics | undefined = this.metricsAddr || this.pushgateway ? new (await import('../lib/sync/metrics.js')).SyncMetrics() : undefined;
-    if (metrics && this.metricsAddr) await metrics.serve(parseAddress(this.metricsAddr, { defaultPort: 9100 }));
+    // A HOST:PATH end's ssh starts before the rest loads; runSync takes it over.
+    const dialed = dialFirst(srcSpec, dstSpec, this.rsh, this.remoteServe);
+    let metrics: SyncMetrics | undefined;
+    let run: typeof import('../lib/sync/run.js');
+    let out: typeof import('../lib/ui/sync-output.js');
+    try {
+      [run, out] = await Promise.all([import('../lib/sync/run.js'), import('../lib/ui/sync-output.js')]);
+      // prom-client is loaded only when metrics are asked for.
+      metrics = metricsAddr || this.pushgateway ? new (await import('../lib/sync/metrics.js')).SyncMetrics() : undefined;
+      if (metrics && metricsAddr) await metrics.serve(metricsAddr);
+    } catch (err) {
+      hangUpDialed(dialed);
+      metrics?.close();
+      throw err;
+    }
 
-    const output = this.json ? jsonOutput(process.stdout) : humanOutput(process.stdout, process.stderr, { quiet: this.quiet, verbose: this.verbose, copy: this.copy });
+    const output = this.json ? out.jsonOutput(process.stdout) : out.humanOutput(process.stdout, process.stderr, { quiet: this.quiet, verbose: this.verbose, copy: this.copy });
     const interrupt = new AbortController();
     const onSignal = () => {
       if (interrupt.signal.aborted) process.exit(EXIT.interrupted);
@@ -74,7 +92,7 @@ class SyncCommand extends RealizeCommand {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     try {
-      const status = await runSync({
+      const status = await run.runSync({
         src: this.src,
         dst: this.dst,
         copy: this.copy,
@@ -90,6 +108,7 @@ class SyncCommand extends RealizeCommand {
         signal: interrupt.signal,
         emit: (e) => output.write(e),
         metrics,
+        dialed,
       });
       if (status === 'interrupted') return EXIT.interrupted;
       if (status === 'timeout') return EXIT.timeout;

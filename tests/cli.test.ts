@@ -24,3 +24,18 @@ for (const bin of BINS) {
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   });
 }
+
+// The command line realize-sync runs over ssh is served without the option
+// parser (bin/realize-serve.ts); it fails the same way as any other.
+test('realize-serve --stdio --root with a missing parent: one line, exit 1, nothing on stdout', async () => {
+  const r = await runBin('realize-serve', ['--stdio', '--root', '/nonexistent/realize/x']);
+  assert.equal(r.status, 1);
+  assert.equal(r.stdout, '');
+  assert.match(r.stderr, /^realize-serve: arena root: directory \/nonexistent\/realize\/x is not available .*\n$/);
+});
+
+test('realize-serve --stdio --root serves the Realize protocol on stdout', async () => {
+  const r = await runBin('realize-serve', ['--stdio', '--root', '/tmp']);
+  assert.equal(r.status, 0);
+  assert.equal(r.stdout.slice(0, 7), 'REALIZE');
+});

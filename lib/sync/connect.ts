@@ -12,8 +12,9 @@ import type { FileService } from '../model/service.js';
 import { ROOT_ARENA, RemoteFiles } from '../protocol/realize-service.js';
 import { Session } from '../protocol/session.js';
 import { RealStore } from '../storage/real.js';
-import { spawnRemote, splitCommand } from '../transport/ssh-command.js';
+import type { CommandConnection } from '../transport/ssh-command.js';
 import { throttle } from '../transport/throttle.js';
+import { dialRemote } from './dial.js';
 import type { EndpointSpec } from './endpoint.js';
 
 export interface Endpoint {
@@ -37,6 +38,8 @@ export interface ConnectOptions {
   throttleDown?: number;
   /** Make a missing local directory (for DST). */
   create: boolean;
+  /** A HOST:PATH end's ssh, already started (dial.ts); connect takes it over. */
+  dialed?: Promise<CommandConnection>;
 }
 
 export const LOCAL_ARENA = 'local';
@@ -63,7 +66,7 @@ export async function connect(spec: EndpointSpec, opts: ConnectOptions): Promise
     stream = conn.stream;
     closeTransport = conn.close;
   } else {
-    const conn = await spawnRemote(opts.rsh, spec.userHost, [...splitCommand(opts.remoteServe), '--stdio', '--root', spec.path]);
+    const conn = await (opts.dialed ?? dialRemote(spec, opts.rsh, opts.remoteServe));
     stream = conn.stream;
     closeTransport = conn.close;
     describe = (e) => {

@@ -1,6 +1,7 @@
 // SRC and DST of realize-sync (DESIGN §2): a local directory,
 // PEER:ARENA[/SUBDIR] for a configured peer, or [USER@]HOST:PATH through the
 // ssh binary. Parsing here; connecting in connect.ts.
+import type { Config } from '../config/index.js';
 import { RealizeError } from '../model/errors.js';
 import { parsePath, type ArenaPath } from '../model/path.js';
 
@@ -29,4 +30,10 @@ export function parseEndpoint(text: string, isPeer: (name: string) => boolean): 
   }
   if (rest === '') throw new RealizeError('usage', `${text}: name a path on ${host}, as ${host}:PATH`);
   return { kind: 'ssh', userHost: host, path: rest, text };
+}
+
+/** SRC and DST of a run: a remote whose host names a peer of `config` is that peer. */
+export function parseEndpoints(src: string, dst: string, config?: Config): [EndpointSpec, EndpointSpec] {
+  const isPeer = (name: string) => config?.peers.has(name) === true;
+  return [parseEndpoint(src, isPeer), parseEndpoint(dst, isPeer)];
 }

@@ -8,7 +8,8 @@ import { RealizeError, toRealizeError } from '../model/errors.js';
 import { joinPath, type ArenaPath } from '../model/path.js';
 import type { FileEntry, Listing } from '../model/service.js';
 import { connect, type ConnectOptions, type Endpoint } from './connect.js';
-import { parseEndpoint, type EndpointSpec } from './endpoint.js';
+import type { Dialed } from './dial.js';
+import { parseEndpoints, type EndpointSpec } from './endpoint.js';
 import type { Emit, FileAction } from './events.js';
 import { Limit, forEachLimited } from './limit.js';
 import type { SyncMetrics } from './metrics.js';
@@ -36,6 +37,8 @@ export interface SyncOptions {
   metrics?: SyncMetrics;
   /** Delays between retries, in ms (DESIGN §5: 5s, 15s, 30s, 1m, 2m, 5m…). */
   backoffMs?: number[];
+  /** An end's ssh started by the caller (dialFirst): used by the first attempt, closed with it. */
+  dialed?: Dialed;
 }
 
 export type SyncStatus = 'ok' | 'failed' | 'timeout' | 'interrupted';
@@ -52,9 +55,7 @@ const DELETES_IN_FLIGHT = 16;
 
 export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
   const started = Date.now();
-  const isPeer = (name: string) => opts.config?.peers.has(name) === true;
-  const srcSpec = parseEndpoint(opts.src, isPeer);
-  const dstSpec = parseEndpoint(opts.dst, isPeer);
+  const [srcSpec, dstSpec] = parseEndpoints(opts.src, opts.dst, opts.config);
   const deadline = new AbortController();
   const timer = opts.maxDurationMs ? setTimeout(() => deadline.abort(), opts.maxDurationMs) : undefined;
   const signal = AbortSignal.any([opts.signal, deadline.signal]);
@@ -85,9 +86,10 @@ export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
           if (over) e?.close();
           return e;
         };
-        const connecting = connect(srcSpec, { ...connectOpts, create: false }).then(arrived);
+        const dialed = attempt === 0 ? opts.dialed : undefined;
+        const connecting = connect(srcSpec, { ...connectOpts, create: false, dialed: dialed?.src }).then(arrived);
         const oneAfterOther = srcSpec.kind === 'ssh' && dstSpec.kind === 'ssh';
-        const connectingDst = (oneAfterOther ? connecting : Promise.resolve()).then(() => connectDestination(dstSpec, connectOpts, opts.dryRun)).then(arrived);
+        const connectingDst = (oneAfterOther ? connecting : Promise.resolve()).then(() => connectDestination(dstSpec, { ...connectOpts, dialed: dialed?.dst }, opts.dryRun)).then(arrived);
         connectingDst.then((d) => (dst = d), () => {});
         const srcListing = connecting.then((s) => (src = s).files.list(s.arena, { prefix: s.prefix }));
         srcListing.catch(() => {});

@@ -3,36 +3,12 @@
 import { readFileSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import { Builtins, Cli, Command, type CommandClass } from 'clipanion';
-import { RealizeError, toRealizeError, firstLine, type ErrorCode } from '../model/errors.js';
-
-/** Exit statuses of DESIGN §2, in one table. */
-export const EXIT: Record<'ok' | 'error' | 'timeout' | 'metrics' | 'interrupted', number> = {
-  ok: 0,
-  error: 1,
-  timeout: 11,
-  metrics: 12,
-  interrupted: 20,
-};
-
-export function exitCodeFor(code: ErrorCode): number {
-  if (code === 'timeout') return EXIT.timeout;
-  if (code === 'interrupted') return EXIT.interrupted;
-  return EXIT.error;
-}
+import { RealizeError, firstLine } from '../model/errors.js';
+import { EXIT, reportError } from './exit.js';
 
 export function packageVersion(): string {
   const url = new URL('../../../package.json', import.meta.url);
   return (JSON.parse(readFileSync(url, 'utf8')) as { version: string }).version;
-}
-
-/** Prints an error as one line, the way every bin does. */
-export function reportError(binary: string, err: unknown): number {
-  const e = toRealizeError(err);
-  process.stderr.write(`${binary}: ${firstLine(e.message)}\n`);
-  if (process.env.REALIZE_LOG === 'debug' && err instanceof Error && err.stack) {
-    process.stderr.write(err.stack + '\n');
-  }
-  return exitCodeFor(e.code);
 }
 
 /** Base of every Realize command: `run()` returns the exit status; errors become one line. */
