@@ -201,12 +201,21 @@ export interface FetchedFile extends FileStamp {
 
 /**
  * Reads and hashes whole regular files, a batch in one call off the JS
- * thread: for each path, the file or why not as a RealizeError. A symbolic
+ * thread: for each path, the file or why not as a RealizeError. The files'
+ * data are adjacent views of one buffer, in order. A symbolic
  * link is refused (O_NOFOLLOW); a file over `maxSize` bytes is 'conflict'
  * (it grew since it was listed).
  */
 export async function fetchFiles(paths: string[], maxSize: number): Promise<(FetchedFile | RealizeError)[]> {
-  return (await later(() => native.fetchFiles(paths, maxSize))).map((o) => o.file ?? itemError(o.error));
+  // One buffer for the batch; each file's data is a view of it.
+  const { data, files } = await later(() => native.fetchFiles(paths, maxSize));
+  let at = 0;
+  return files.map((o) => {
+    if (!o.file) return itemError(o.error);
+    const f = { ...o.file, data: data.subarray(at, at + o.file.size) };
+    at += o.file.size;
+    return f;
+  });
 }
 
 /** One file for `putFiles`. */

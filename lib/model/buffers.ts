@@ -22,3 +22,20 @@ export class BufferPool {
     if (this.#free.length < this.#keep) this.#free.push(b);
   }
 }
+
+/**
+ * `pieces` with each run of adjacent views of one memory (the files of one
+ * fetched batch) made one view: a frame of a hundred small files then goes
+ * out as one piece, neither copied nor written as a hundred.
+ */
+export function joinAdjacent(pieces: readonly Buffer[]): Buffer[] {
+  const out: Buffer[] = [];
+  for (const p of pieces) {
+    if (p.length === 0) continue;
+    const last = out[out.length - 1];
+    if (last && last.buffer === p.buffer && last.byteOffset + last.length === p.byteOffset) {
+      out[out.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + p.length);
+    } else out.push(p);
+  }
+  return out;
+}

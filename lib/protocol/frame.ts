@@ -71,6 +71,43 @@ export class Bulk implements IncomingBytes {
     return (this.#joined ??= chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks as Buffer[], this.length));
   }
 
+  /**
+   * The bytes, once complete, cut into consecutive parts of `lengths` (which
+   * add up to the length): a part inside one piece is a view of it, only a
+   * part that spans pieces is copied.
+   */
+  parts(lengths: readonly number[]): Buffer[] {
+    const chunks = this.chunks;
+    const out: Buffer[] = [];
+    let c = 0;
+    let at = 0;
+    for (const length of lengths) {
+      while (c < chunks.length && at === chunks[c]!.length) {
+        c++;
+        at = 0;
+      }
+      const chunk = chunks[c];
+      if (chunk && at + length <= chunk.length) {
+        out.push(chunk.subarray(at, at + length));
+        at += length;
+        continue;
+      }
+      const part = Buffer.allocUnsafe(length);
+      for (let have = 0; have < length; ) {
+        const from = chunks[c]!;
+        const n = from.copy(part, have, at, Math.min(from.length, at + length - have));
+        have += n;
+        at += n;
+        if (at === from.length) {
+          c++;
+          at = 0;
+        }
+      }
+      out.push(part);
+    }
+    return out;
+  }
+
   consume(each: (piece: Buffer) => void): Promise<void> {
     if (this.#failed !== undefined) return Promise.reject(this.#failed);
     if (this.#each || this.#discarding) return Promise.reject(new RealizeError('protocol', 'the bulk of this request was already taken'));

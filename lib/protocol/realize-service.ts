@@ -1,6 +1,7 @@
 // RealizeService over a Session (DESIGN §4): the server's dispatch table,
 // which validates every request (arena granted, path well-formed, range sane)
 // before anything is touched, and the client, which is a FileService too.
+import { joinAdjacent } from '../model/buffers.js';
 import { RealizeError } from '../model/errors.js';
 import { parsePath, type ArenaPath } from '../model/path.js';
 import { checkRange } from '../model/range.js';
@@ -83,21 +84,15 @@ export function realizeMethods(files: FileService, granted: ReadonlySet<string>,
         data.push(bytes);
         return hashes;
       });
-      return { result: items, bulk: Buffer.concat(data) };
+      return { result: items, bulk: joinAdjacent(data) };
     },
     async put(a, bulk) {
       const ar = arena(a);
-      const data = bulk.buffer();
-      let offset = 0;
-      const puts: WholePut[] = list(a.files, 'files').map((v) => {
-        const f = v as Args;
-        const length = size(f.size);
-        if (offset + length > data.length) throw new RealizeError('protocol', 'malformed request: file sizes exceed the data sent');
-        const put = { path: path(f), data: data.subarray(offset, offset + length), mtime: num(f.mtime, 'mtime'), root: hashes([f.root])[0]! };
-        offset += length;
-        return put;
-      });
-      if (offset !== data.length) throw new RealizeError('protocol', 'malformed request: file sizes do not add up to the data sent');
+      const wanted = list(a.files, 'files') as Args[];
+      const lengths = wanted.map((f) => size(f.size));
+      if (lengths.reduce((n, l) => n + l, 0) !== bulk.length) throw new RealizeError('protocol', 'malformed request: file sizes do not add up to the data sent');
+      const data = bulk.parts(lengths);
+      const puts: WholePut[] = wanted.map((f, i) => ({ path: path(f), data: data[i]!, mtime: num(f.mtime, 'mtime'), root: hashes([f.root])[0]! }));
       const got = await files.putMany(ar, puts);
       return {
         result: got.map((r, i) => {
@@ -276,7 +271,7 @@ export class RemoteFiles implements FileService {
 
   async putMany(arena: string, files: WholePut[]): Promise<(FileIdentity | RealizeError)[]> {
     const meta = files.map((f) => ({ path: f.path, size: f.data.length, mtime: f.mtime, root: f.root }));
-    const reply = await this.session.call('put', { arena, files: meta }, { bulk: Buffer.concat(files.map((f) => f.data)) });
+    const reply = await this.session.call('put', { arena, files: meta }, { bulk: joinAdjacent(files.map((f) => f.data)) });
     const items = reply.result;
     if (!Array.isArray(items) || items.length !== files.length) throw new RealizeError('protocol', 'malformed put reply: one item per file expected');
     return items.map((v: Args) => {

@@ -20,6 +20,12 @@ export interface Reply {
   bulk?: Buffer;
 }
 
+/** What a handler answers: its bulk may be pieces, written as they are. */
+export interface Answer {
+  result?: unknown;
+  bulk?: Buffer | readonly Buffer[];
+}
+
 export interface CallContext {
   /** Sends an event tied to this request, before its response. */
   emit(event: unknown, bulk?: Buffer): void;
@@ -30,12 +36,12 @@ export interface CallContext {
 }
 
 export interface Handler {
-  (method: string, args: unknown, bulk: Bulk, ctx: CallContext): Promise<Reply>;
+  (method: string, args: unknown, bulk: Bulk, ctx: CallContext): Promise<Answer>;
   /** Methods whose requests are served as soon as their metadata arrives, their bulk still coming (see Bulk.consume). */
   streams?: ReadonlySet<string>;
 }
 
-type Method = ((args: Record<string, unknown>, bulk: Bulk, ctx: CallContext) => Promise<Reply>) & { streamed?: true };
+type Method = ((args: Record<string, unknown>, bulk: Bulk, ctx: CallContext) => Promise<Answer>) & { streamed?: true };
 
 /** A service's methods by name; arguments are an object, still to be validated by the method. */
 export type MethodTable = Record<string, Method>;
@@ -256,7 +262,7 @@ export class Session extends EventEmitter {
         if (!controller.signal.aborted && this.#closed === undefined) this.#write(encodeFrame(Kind.Event, id, event, bulk));
       },
     };
-    const run = async (): Promise<Reply> => {
+    const run = async (): Promise<Answer> => {
       if (!req || typeof req.method !== 'string') throw new RealizeError('protocol', 'malformed request');
       if (!this.#handler) throw new RealizeError('auth', 'this side serves no requests');
       return this.#handler(req.method, req.args, f.bulk, ctx);

@@ -34,10 +34,9 @@ impl From<core::Stamp> for FileStamp {
     }
 }
 
-/// A whole file and its hash tree.
+/// A whole file's hash tree and version; its bytes are in the batch's `data`.
 #[napi(object)]
 pub struct FetchedFile {
-    pub data: Buffer,
     pub root: String,
     pub blocks: Vec<String>,
     pub size: f64,
@@ -52,30 +51,38 @@ pub struct FetchOutcome {
     pub error: Option<String>,
 }
 
+/// A batch of whole files: the bytes of those read, end to end in path order
+/// (`size` bytes each), in one buffer.
+#[napi(object)]
+pub struct FetchedFiles {
+    pub data: Buffer,
+    pub files: Vec<FetchOutcome>,
+}
+
 pub struct FetchFilesTask {
     paths: Vec<PathBuf>,
     max: u64,
 }
 
 impl Task for FetchFilesTask {
-    type Output = Vec<std::result::Result<core::Fetched, core::StoreError>>;
-    type JsValue = Vec<FetchOutcome>;
+    type Output = core::FetchedBatch;
+    type JsValue = FetchedFiles;
 
     fn compute(&mut self) -> Result<Self::Output> {
         Ok(core::fetch_files(&self.paths, self.max))
     }
 
-    fn resolve(&mut self, _: Env, out: Self::Output) -> Result<Vec<FetchOutcome>> {
-        Ok(out
+    fn resolve(&mut self, _: Env, out: Self::Output) -> Result<FetchedFiles> {
+        let files = out
+            .files
             .into_iter()
             .map(|r| match r {
-                Ok(f) => {
-                    let stamp = FileStamp::from(f.stamp);
+                Ok((hash, stamp)) => {
+                    let stamp = FileStamp::from(stamp);
                     FetchOutcome {
                         file: Some(FetchedFile {
-                            data: f.data.into(),
-                            root: core::to_hex(&f.hash.root),
-                            blocks: f.hash.blocks.iter().map(core::to_hex).collect(),
+                            root: core::to_hex(&hash.root),
+                            blocks: hash.blocks.iter().map(core::to_hex).collect(),
                             size: stamp.size,
                             mtime: stamp.mtime,
                             ino: stamp.ino,
@@ -88,12 +95,16 @@ impl Task for FetchFilesTask {
                     error: Some(e.to_string()),
                 },
             })
-            .collect())
+            .collect();
+        Ok(FetchedFiles {
+            data: out.data.into(),
+            files,
+        })
     }
 }
 
 /// Reads and hashes each whole regular file of `paths` (symbolic links refused), each at most `maxSize` bytes.
-#[napi(ts_return_type = "Promise<FetchOutcome[]>")]
+#[napi(ts_return_type = "Promise<FetchedFiles>")]
 pub fn fetch_files(paths: Vec<String>, max_size: f64) -> Result<AsyncTask<FetchFilesTask>> {
     Ok(AsyncTask::new(FetchFilesTask {
         paths: paths.into_iter().map(PathBuf::from).collect(),

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FrameDecoder, Kind, MAX_FRAME, encodeFrame, encodePreamble } from '../../lib/protocol/frame.js';
+import { Bulk, FrameDecoder, Kind, MAX_FRAME, encodeFrame, encodePreamble } from '../../lib/protocol/frame.js';
+import { joinAdjacent } from '../../lib/model/buffers.js';
 import { RealizeError } from '../../lib/model/errors.js';
 
 function wire(...frames: Buffer[][]): Buffer {
@@ -134,4 +135,28 @@ test('a streamed bulk whose consumer fails rejects at once, drops the rest, and 
   const waiting = open!.bulk.consume(() => {});
   e.abort(new RealizeError('network', 'the connection closed'));
   await assert.rejects(waiting, (err: RealizeError) => err.code === 'network');
+});
+
+test('a bulk cut into parts: views where a part is inside one piece, copies where it spans pieces', () => {
+  // Not from Node's shared pool, which small copies come from too.
+  const whole = Buffer.alloc(40);
+  whole.forEach((_, i) => (whole[i] = i));
+  const pieces = [whole.subarray(0, 10), whole.subarray(10, 13), whole.subarray(13, 40)];
+  const bulk = new Bulk(pieces);
+  const lengths = [4, 0, 6, 5, 20, 5];
+  const parts = bulk.parts(lengths);
+  assert.deepEqual(parts.map((p) => p.length), lengths);
+  assert.deepEqual(Buffer.concat(parts), whole);
+  assert.equal(parts[0]!.buffer, whole.buffer, 'inside the first piece: a view');
+  assert.equal(parts[4]!.byteOffset, whole.byteOffset + 15, 'inside the last piece: a view');
+  assert.notEqual(parts[3]!.buffer, whole.buffer, 'across pieces: a copy');
+});
+
+test('adjacent views of one memory are joined into one piece, others kept apart', () => {
+  // Each its own memory (pooled ones may happen to lie side by side).
+  const a = Buffer.alloc(8, 'abcdefgh');
+  const b = Buffer.alloc(3, 'xyz');
+  const joined = joinAdjacent([a.subarray(0, 3), a.subarray(3, 3), a.subarray(3, 8), b, a.subarray(0, 2)]);
+  assert.deepEqual(joined.map((p) => p.toString()), ['abcdefgh', 'xyz', 'ab']);
+  assert.equal(joined[0]!.buffer, a.buffer, 'joined without a copy');
 });

@@ -156,14 +156,8 @@ impl Input {
         Ok(())
     }
 
-    /// Reads `[offset, offset + len)` clipped at the size at open.
-    pub(crate) fn read_range(&self, offset: u64, len: u64) -> Result<Vec<u8>, FileError> {
-        let mut buf = Vec::new();
-        self.read_range_into(offset, len, &mut buf)?;
-        Ok(buf)
-    }
-
-    /// [`Input::read_range`] into `buf` (a reused buffer: see `reuse`).
+    /// Reads `[offset, offset + len)`, clipped at the size at open, into
+    /// `buf` (a reused buffer: see `reuse`).
     pub(crate) fn read_range_into(
         &self,
         offset: u64,

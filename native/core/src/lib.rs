@@ -47,5 +47,5 @@ pub use signature::{
 };
 pub use store::{
     fetch_file, fetch_files, put_file, put_files, start_writeback, sync_fs, try_lock_exclusive,
-    write_pieces_at, Fetched, PutRequest, Stamp, StoreError,
+    write_pieces_at, Fetched, FetchedBatch, PutRequest, Stamp, StoreError,
 };

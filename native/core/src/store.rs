@@ -133,6 +133,17 @@ fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> S
 /// Reads the whole regular file at `path` (not following a symbolic link) and
 /// hashes it, refusing one larger than `max` bytes.
 pub fn fetch_file(path: &Path, max: u64) -> Result<Fetched, StoreError> {
+    let mut data = Vec::new();
+    let (hash, stamp) = fetch_file_into(path, max, &mut data)?;
+    Ok(Fetched { data, hash, stamp })
+}
+
+/// [`fetch_file`], its bytes appended to `out` (left as it was on failure).
+fn fetch_file_into(
+    path: &Path,
+    max: u64,
+    out: &mut Vec<u8>,
+) -> Result<(FileHash, Stamp), StoreError> {
     let input = Input::open_with(path, libc::O_NOFOLLOW)?;
     if input.size() > max {
         return Err(StoreError::TooLarge {
@@ -141,13 +152,13 @@ pub fn fetch_file(path: &Path, max: u64) -> Result<Fetched, StoreError> {
             max,
         });
     }
-    let data = input.read_range(0, input.size())?;
-    let hash = hash_bytes(&data);
-    Ok(Fetched {
-        data,
-        hash,
-        stamp: Stamp::of(input.metadata()),
-    })
+    let start = out.len();
+    out.resize(start + input.size() as usize, 0);
+    if let Err(e) = input.read_exact_at(&mut out[start..], 0) {
+        out.truncate(start);
+        return Err(e.into());
+    }
+    Ok((hash_bytes(&out[start..]), Stamp::of(input.metadata())))
 }
 
 /// Writes `data` as the file `final_name` in the directory `dir`: checks it
@@ -298,10 +309,26 @@ pub struct PutRequest<'a> {
     pub root: ChainingValue,
 }
 
+/// Whole files read by [`fetch_files`]: their bytes end to end in `data`, in
+/// the order of the paths (a file's are `stamp.size` bytes), so a batch
+/// crosses into JavaScript as one buffer rather than one per file.
+#[derive(Debug)]
+pub struct FetchedBatch {
+    /// The bytes of the files read, end to end.
+    pub data: Vec<u8>,
+    /// Per path, its hash tree and the version read, or why not.
+    pub files: Vec<Result<(FileHash, Stamp), StoreError>>,
+}
+
 /// [`fetch_file`] for each path, one result per path. One after another:
 /// the batches in flight already keep the cores busy.
-pub fn fetch_files(paths: &[PathBuf], max: u64) -> Vec<Result<Fetched, StoreError>> {
-    paths.iter().map(|p| fetch_file(p, max)).collect()
+pub fn fetch_files(paths: &[PathBuf], max: u64) -> FetchedBatch {
+    let mut data = Vec::new();
+    let files = paths
+        .iter()
+        .map(|p| fetch_file_into(p, max, &mut data))
+        .collect();
+    FetchedBatch { data, files }
 }
 
 /// [`put_file`] for each request, one result per request. One after another:
@@ -608,9 +635,27 @@ mod tests {
         );
         assert_eq!(std::fs::read(sub.join("d")).unwrap(), a);
         assert_eq!(std::fs::read(dir.path().join("e")).unwrap(), b);
-        let paths = [dir.path().join("a"), dir.path().join("b")];
+        std::fs::write(dir.path().join("f"), b"fff").unwrap();
+        let paths = [
+            dir.path().join("a"),
+            dir.path().join("b"),
+            dir.path().join("f"),
+        ];
         let got = fetch_files(&paths, 100);
-        assert_eq!(got[0].as_ref().unwrap().data, a);
-        assert!(got[1].is_err());
+        assert!(got.files[1].is_err(), "b was never put");
+        let (hash, stamp) = got.files[0].as_ref().unwrap();
+        assert_eq!(
+            (hash.root, stamp.size),
+            (hash_bytes(a).root, a.len() as u64)
+        );
+        assert_eq!(
+            got.files[2].as_ref().unwrap().0.root,
+            hash_bytes(b"fff").root
+        );
+        assert_eq!(
+            got.data,
+            [a, b"fff"].concat(),
+            "the files read, end to end; none of the failed one"
+        );
     }
 }
