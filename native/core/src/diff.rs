@@ -18,6 +18,7 @@ use std::path::Path;
 
 use crate::delta::DeltaWriter;
 use crate::file::{FileError, Input};
+use crate::map::View;
 use crate::rolling::{unmix, weak_of, Rolling};
 use crate::signature::{strong_of, Signature, SignatureError, MAX_WINDOW};
 
@@ -273,9 +274,9 @@ pub fn diff_file(
     let sig = Signature::parse(signature).map_err(DiffError::Signature)?;
     let input = Input::open(path).map_err(DiffError::File)?;
     crate::reuse::WINDOWS.with(|data| {
-        input
-            .read_range_into(offset, len, data)
-            .map_err(DiffError::File)?;
-        Ok(diff_parsed(data, &sig))
+        let view = View::new(&input, offset, len, data).map_err(DiffError::File)?;
+        let delta = diff_parsed(view.bytes(), &sig);
+        view.check().map_err(DiffError::File)?;
+        Ok(delta)
     })
 }

@@ -114,6 +114,16 @@ impl Input {
         self.meta.len()
     }
 
+    /// The open file.
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// The path it was opened by.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The file's metadata when it was opened.
     pub(crate) fn metadata(&self) -> &std::fs::Metadata {
         &self.meta

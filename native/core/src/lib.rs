@@ -13,6 +13,7 @@ mod file;
 mod hash;
 mod hex;
 mod iov;
+mod map;
 mod notify;
 mod reuse;
 mod rolling;

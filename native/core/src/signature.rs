@@ -28,6 +28,7 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use crate::file::{FileError, Input};
+use crate::map::View;
 use crate::rolling::weak_of;
 
 const MAGIC: &[u8; 4] = b"RZS2";
@@ -192,8 +193,10 @@ pub fn signature_file(
     // A window past the end is the empty window at the end.
     let offset = offset.min(input.size());
     crate::reuse::WINDOWS.with(|window| {
-        input.read_range_into(offset, len, window)?;
-        signature_bytes(offset, window, opts)
+        let view = View::new(&input, offset, len, window)?;
+        let signature = signature_bytes(offset, view.bytes(), opts)?;
+        view.check()?;
+        Ok(signature)
     })
 }
 
