@@ -93,14 +93,14 @@ export function hashBlocks(path: string, firstBlock: number, count: number): Pro
 }
 
 /**
- * Chaining values of the blocks in `data`, which starts at block
- * `firstBlock` of a file of `fileSize` bytes: the values `hashFile` lists for
- * them, computed from bytes in passing instead of reading the file again.
- * `data` must be whole blocks, the last ending at a block boundary or at
- * `fileSize`.
+ * Reads `length` bytes at `offset` of a file into `into` (untouched by the
+ * caller until this settles), each chunk hashed right after its read, while
+ * still in the cache: how many bytes were read (fewer if the file is shorter
+ * now) and, when all were, the values of the blocks they hold as blocks of a
+ * file of `fileSize` bytes.
  */
-export function hashDataBlocks(data: Buffer, firstBlock: number, fileSize: number): Promise<string[]> {
-  return later(() => native.hashDataBlocks(data, firstBlock, fileSize));
+export function readHashed(path: string, offset: number, length: number, fileSize: number, into: Buffer): Promise<{ length: number; blocks: string[] }> {
+  return later(() => native.readHashed(path, offset, length, fileSize, into));
 }
 
 /**

@@ -33,9 +33,3 @@ test('realize-serve --stdio --root with a missing parent: one line, exit 1, noth
   assert.equal(r.stdout, '');
   assert.match(r.stderr, /^realize-serve: arena root: directory \/nonexistent\/realize\/x is not available .*\n$/);
 });
-
-test('realize-serve --stdio --root serves the Realize protocol on stdout', async () => {
-  const r = await runBin('realize-serve', ['--stdio', '--root', '/tmp']);
-  assert.equal(r.status, 0);
-  assert.equal(r.stdout.slice(0, 7), 'REALIZE');
-});

@@ -9,7 +9,7 @@ import { basename, join } from 'node:path';
 import { RealizeError, batchUnlessFailed, toRealizeError } from '../model/errors.js';
 import { partialPath, segments, type ArenaPath } from '../model/path.js';
 import { isIncoming, type FileForm, type FileHashes, type FileIdentity, type FileService, type HashedBytes, type IncomingBytes, type Listing, type ListOptions, type WholeFile, type WholePut } from '../model/service.js';
-import { BLOCK_SIZE, applyDeltaTo, diff, fetchFiles, hashBlocks, hashDataBlocks, hashFile, putFiles, signature, syncFs } from '../native.js';
+import { BLOCK_SIZE, applyDeltaTo, diff, fetchFiles, hashBlocks, hashFile, putFiles, readHashed, signature, syncFs } from '../native.js';
 import { listArena } from './listing.js';
 import { closePartial, openForFinish, takePartial, withPartial } from './partials.js';
 import { READ, checkArenaRoot, fdPath, openChecked, resolveParent, type OpenFile } from './resolve.js';
@@ -59,9 +59,10 @@ export class RealStore implements FileService {
     if (offset % BLOCK_SIZE !== 0 || end > fileSize || (end % BLOCK_SIZE !== 0 && end !== fileSize)) {
       throw new RealizeError('path', `${path}: ${length} bytes at ${offset} are not whole blocks of a file of ${fileSize} bytes`);
     }
-    const data = await this.read(arena, path, offset, length, 'final', into);
+    const buf = into && into.length >= length ? into : Buffer.allocUnsafe(length);
+    const read = await this.#reading(arena, path, 'final', ({ fh }) => readHashed(fdPath(fh), offset, length, fileSize, buf));
     // A short read (the file shrank since it was listed) has no values: the caller refuses it.
-    return { data, blocks: data.length === length ? await hashDataBlocks(data, offset / BLOCK_SIZE, fileSize) : [] };
+    return { data: buf.subarray(0, read.length), blocks: read.length === length ? read.blocks : [] };
   }
 
   async send(arena: string, path: ArenaPath, offset: number, fileSize: number, data: Buffer | readonly Buffer[] | IncomingBytes): Promise<void> {

@@ -112,35 +112,63 @@ pub fn verify_blocks(root: String, file_size: f64, blocks: Vec<String>) -> Resul
     Ok(core::verify_blocks(&root, size, &cvs))
 }
 
-pub struct HashDataTask {
-    data: Buffer,
-    first: u64,
+pub struct ReadHashedTask {
+    path: PathBuf,
+    offset: u64,
+    into: Buffer,
+    length: usize,
     size: u64,
 }
 
-impl Task for HashDataTask {
-    type Output = Vec<core::ChainingValue>;
-    type JsValue = Vec<String>;
+/// What readHashed read.
+#[napi(object)]
+pub struct HashedRead {
+    /// Bytes read into the buffer (fewer than asked if the file is shorter now).
+    pub length: u32,
+    /// Values of the blocks read, when all asked for was read.
+    pub blocks: Vec<String>,
+}
+
+impl Task for ReadHashedTask {
+    type Output = (usize, Vec<core::ChainingValue>);
+    type JsValue = HashedRead;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        core::hash_data_blocks(self.size, self.first, &self.data).map_err(invalid)
+        let buf = &mut self.into[..self.length];
+        core::read_hashed(&self.path, self.offset, buf, self.size).map_err(fail)
     }
 
-    fn resolve(&mut self, _: Env, blocks: Self::Output) -> Result<Vec<String>> {
-        Ok(blocks.iter().map(core::to_hex).collect())
+    fn resolve(&mut self, _: Env, (length, blocks): Self::Output) -> Result<HashedRead> {
+        Ok(HashedRead {
+            length: length as u32,
+            blocks: blocks.iter().map(core::to_hex).collect(),
+        })
     }
 }
 
-/// Chaining values of the whole blocks in `data`, which starts at block `firstBlock` of a file of `fileSize` bytes.
-#[napi(ts_return_type = "Promise<string[]>")]
-pub fn hash_data_blocks(
-    data: Buffer,
-    first_block: f64,
+/// Reads `length` bytes at `offset` of the file at `path` into `into` (which
+/// must stay untouched until the promise settles), each chunk hashed right
+/// after its read: the values of the blocks read, as blocks of a file of
+/// `fileSize` bytes.
+#[napi(ts_return_type = "Promise<HashedRead>")]
+pub fn read_hashed(
+    path: String,
+    offset_: f64,
+    length: u32,
     file_size: f64,
-) -> Result<AsyncTask<HashDataTask>> {
-    Ok(AsyncTask::new(HashDataTask {
-        data,
-        first: offset("firstBlock", first_block)?,
+    into: Buffer,
+) -> Result<AsyncTask<ReadHashedTask>> {
+    if length as usize > into.len() {
+        return Err(invalid(format!(
+            "a buffer of {} bytes cannot take {length}",
+            into.len()
+        )));
+    }
+    Ok(AsyncTask::new(ReadHashedTask {
+        path: path.into(),
+        offset: offset("offset", offset_)?,
+        into,
+        length: length as usize,
         size: offset("fileSize", file_size)?,
     }))
 }

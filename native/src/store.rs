@@ -264,15 +264,19 @@ impl Task for WriteBlocksTask {
         // this task settles; a bad one fails the write.
         let file = ManuallyDrop::new(unsafe { File::from_raw_fd(self.fd) });
         let pieces: Vec<&[u8]> = self.pieces.iter().map(|p| &p[..]).collect();
-        core::write_pieces_at(&file, self.offset, &pieces)
-            .map_err(|e| fail(format!("cannot write the partial file: {e}")))?;
-        // Hashed right after the write, while the bytes are still in the
-        // cache; bytes that are not whole blocks have no values.
-        if !self.offset.is_multiple_of(core::BLOCK_SIZE) {
-            return Ok(Vec::new());
-        }
-        let first = self.offset / core::BLOCK_SIZE;
-        Ok(core::hash_pieces_blocks(self.file_size, first, &pieces).unwrap_or_default())
+        // Each chunk hashed right after its write, while still in the cache;
+        // bytes that are not whole blocks from a block boundary have no values.
+        let first = self
+            .offset
+            .is_multiple_of(core::BLOCK_SIZE)
+            .then_some(self.offset / core::BLOCK_SIZE);
+        let mut at = self.offset;
+        core::pass_and_hash_pieces(self.file_size, first, &pieces, |chunk| {
+            core::write_pieces_at(&file, at, &[chunk])?;
+            at += chunk.len() as u64;
+            Ok(())
+        })
+        .map_err(|e: std::io::Error| fail(format!("cannot write the partial file: {e}")))
     }
 
     fn resolve(&mut self, _: Env, values: Self::Output) -> Result<Vec<String>> {

@@ -192,23 +192,66 @@ pub fn hash_data_blocks(
         .collect())
 }
 
-/// [`hash_data_blocks`] of bytes held in pieces, in order (as they arrived
-/// from the network), without joining them first.
-pub fn hash_pieces_blocks(
+/// Bytes handed on and hashed this many at a time: each chunk is hashed right
+/// after `pass` read it, while it is still in the core's cache.
+const PASS_CHUNK: usize = 128 << 10;
+
+/// Hands `pieces`, in order, to `pass` (a write to disk) a chunk at a time,
+/// hashing each chunk right after: the values of the blocks the pieces hold
+/// when they are whole blocks from block `first` of a file of `size` bytes
+/// (the last may end the file), else none. One pass over bytes that are no
+/// longer in the cache, not two.
+pub fn pass_and_hash_pieces<E>(
     size: u64,
-    first: u64,
+    first: Option<u64>,
     pieces: &[&[u8]],
-) -> Result<Vec<ChainingValue>, BlockRangeError> {
-    if let [one] = pieces {
-        return hash_data_blocks(size, first, one);
-    }
+    mut pass: impl FnMut(&[u8]) -> Result<(), E>,
+) -> Result<Vec<ChainingValue>, E> {
     let total: u64 = pieces.iter().map(|p| p.len() as u64).sum();
-    check_whole_blocks(size, first, total)?;
-    let mut hashes = BlockHashes::new(size, first);
-    for piece in pieces {
-        hashes.update(piece);
+    let mut hashes = first
+        .filter(|&f| check_whole_blocks(size, f, total).is_ok())
+        .map(|f| BlockHashes::new(size, f));
+    for chunk in pieces.iter().flat_map(|p| p.chunks(PASS_CHUNK)) {
+        pass(chunk)?;
+        if let Some(h) = hashes.as_mut() {
+            h.update(chunk);
+        }
     }
-    Ok(hashes.finish())
+    Ok(hashes.map(BlockHashes::finish).unwrap_or_default())
+}
+
+/// Reads `[offset, offset + buf.len())` of the file at `path` into `buf` a
+/// chunk at a time, hashing each chunk right after its read (still in the
+/// cache): how many bytes were read (fewer if the file is shorter now) and,
+/// when that is all of `buf`, the values of its blocks as blocks of a file of
+/// `size` bytes (none if they are not whole blocks from a block boundary).
+pub fn read_hashed(
+    path: &Path,
+    offset: u64,
+    buf: &mut [u8],
+    size: u64,
+) -> Result<(usize, Vec<ChainingValue>), FileError> {
+    let input = Input::open(path)?;
+    let len = input.clip(offset, buf.len() as u64) as usize;
+    let first = (offset % BLOCK_SIZE == 0).then_some(offset / BLOCK_SIZE);
+    let mut hashes = first
+        .filter(|&f| len == buf.len() && check_whole_blocks(size, f, len as u64).is_ok())
+        .map(|f| BlockHashes::new(size, f));
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(PASS_CHUNK);
+        match input.read_exact_at(&mut buf[done..done + n], offset + done as u64) {
+            Ok(()) => {}
+            // Shrank since it was opened: what was read, without values.
+            Err(FileError::Shrank { at, .. }) => return Ok(((at - offset) as usize, Vec::new())),
+            Err(e) => return Err(e),
+        }
+        if let Some(h) = hashes.as_mut() {
+            h.update(&buf[done..done + n]);
+        }
+        done += n;
+    }
+    Ok((len, hashes.map(BlockHashes::finish).unwrap_or_default()))
 }
 
 /// Block values of bytes fed a piece at a time, starting at block `first`
@@ -423,23 +466,46 @@ mod tests {
             let h = hash_bytes(&data);
             // Pieces of 64 KiB + 7 bytes: they straddle every block boundary.
             let pieces: Vec<&[u8]> = data.chunks(65_543).collect();
-            assert_eq!(
-                hash_pieces_blocks(n as u64, 0, &pieces).unwrap(),
-                h.blocks,
-                "size {n}"
-            );
+            let mut passed = Vec::new();
+            let values = pass_and_hash_pieces(n as u64, Some(0), &pieces, |c| {
+                passed.extend_from_slice(c);
+                Ok::<(), ()>(())
+            });
+            assert_eq!(values.unwrap(), h.blocks, "size {n}");
+            assert_eq!(passed, data, "every byte passed on, in order");
             if n > 2 * MIB {
                 let tail: Vec<&[u8]> = data[MIB..].chunks(1000).collect();
-                assert_eq!(
-                    hash_pieces_blocks(n as u64, 1, &tail).unwrap(),
-                    h.blocks[1..],
-                    "size {n}"
-                );
+                let values = pass_and_hash_pieces(n as u64, Some(1), &tail, |_| Ok::<(), ()>(()));
+                assert_eq!(values.unwrap(), h.blocks[1..], "size {n}");
             }
         }
         let data = crate::testutil::noise(3 * MIB, 9);
         let short: Vec<&[u8]> = data[..MIB + 1].chunks(4096).collect();
-        assert!(hash_pieces_blocks(3 * MIB as u64, 0, &short).is_err());
+        let values = pass_and_hash_pieces(3 * MIB as u64, Some(0), &short, |_| Ok::<(), ()>(()));
+        assert!(values.unwrap().is_empty(), "not whole blocks: no values");
+        let failed = pass_and_hash_pieces(3 * MIB as u64, Some(0), &short, |_| Err("full"));
+        assert_eq!(failed, Err("full"), "a failed pass is the error");
+    }
+
+    #[test]
+    fn reads_hashed_as_they_go_equal_the_file_tree() {
+        let dir = crate::testutil::TempDir::new("read-hashed");
+        let path = dir.path().join("f");
+        let data = crate::testutil::noise(3 * MIB + 5, 4);
+        std::fs::write(&path, &data).unwrap();
+        let h = hash_bytes(&data);
+        let size = data.len() as u64;
+        let mut buf = vec![0u8; 2 * MIB + 5];
+        let (n, values) = read_hashed(&path, MIB as u64, &mut buf, size).unwrap();
+        assert_eq!(
+            (n, &buf[..], &values[..]),
+            (2 * MIB + 5, &data[MIB..], &h.blocks[1..])
+        );
+        // The file shorter than asked for: what is there, without values.
+        let mut buf = vec![0u8; 2 * MIB];
+        let (n, values) = read_hashed(&path, 2 * MIB as u64, &mut buf, size).unwrap();
+        assert_eq!((n, values.len()), (MIB + 5, 0));
+        assert_eq!(&buf[..n], &data[2 * MIB..]);
     }
 
     #[test]
