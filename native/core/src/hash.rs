@@ -31,8 +31,9 @@ pub const BLOCK_SIZE: u64 = 1 << 20;
 /// A 32-byte BLAKE3 chaining value (or root).
 pub type ChainingValue = [u8; 32];
 
-/// Bytes read at a time within a block: small enough that the copy from the
-/// page cache is still in L1/L2 when it is hashed (64 KiB measured fastest).
+/// Bytes copied (read from the page cache, or written to it) and hashed at a
+/// time: small enough that they are still in L1/L2 when hashed right after
+/// the copy (64 KiB measured fastest).
 const PIECE: usize = 64 << 10;
 
 /// The hash tree of a whole file.
@@ -192,10 +193,6 @@ pub fn hash_data_blocks(
         .collect())
 }
 
-/// Bytes handed on and hashed this many at a time: each chunk is hashed right
-/// after `pass` read it, while it is still in the core's cache.
-const PASS_CHUNK: usize = 128 << 10;
-
 /// Hands `pieces`, in order, to `pass` (a write to disk) a chunk at a time,
 /// hashing each chunk right after: the values of the blocks the pieces hold
 /// when they are whole blocks from block `first` of a file of `size` bytes
@@ -211,7 +208,7 @@ pub fn pass_and_hash_pieces<E>(
     let mut hashes = first
         .filter(|&f| check_whole_blocks(size, f, total).is_ok())
         .map(|f| BlockHashes::new(size, f));
-    for chunk in pieces.iter().flat_map(|p| p.chunks(PASS_CHUNK)) {
+    for chunk in pieces.iter().flat_map(|p| p.chunks(PIECE)) {
         pass(chunk)?;
         if let Some(h) = hashes.as_mut() {
             h.update(chunk);
@@ -239,7 +236,7 @@ pub fn read_hashed(
         .map(|f| BlockHashes::new(size, f));
     let mut done = 0;
     while done < len {
-        let n = (len - done).min(PASS_CHUNK);
+        let n = (len - done).min(PIECE);
         match input.read_exact_at(&mut buf[done..done + n], offset + done as u64) {
             Ok(()) => {}
             // Shrank since it was opened: what was read, without values.
