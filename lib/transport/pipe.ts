@@ -3,6 +3,11 @@
 // to an ssh child. Node's own pipe streams hand over 64 KiB per wakeup of the
 // JS thread; on two cores that costs as much CPU as the copy, and leaves the
 // ssh process at the other end waiting on a full pipe.
+//
+// Into a pipe, pieces of 256 KiB or more are spliced, not copied: the pipe
+// points at their memory until the other end reads it, so such a buffer must
+// not be changed after it is written, even once the write is done. The
+// session's callers reuse a bulk buffer only after the request's reply.
 import { Duplex } from 'node:stream';
 import { RealizeError } from '../model/errors.js';
 import { openPipe } from '../native.js';

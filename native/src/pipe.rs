@@ -6,10 +6,12 @@
 //! Both callbacks are called without an error argument (`CalleeHandled=false`),
 //! so a throw in them would reach `napi_fatal_exception`: lib/transport/pipe.ts
 //! catches in both.
+use std::collections::VecDeque;
 use std::os::fd::RawFd;
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
+use std::time::Duration;
 
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -185,22 +187,19 @@ fn read_loop(fd: RawFd, stop: Arc<Stop>, gate: Shared, tsfn: DataTsfn) {
     core::release_fd(fd);
 }
 
-/// Writes the queued jobs to `fd` until the end, a failure or the stop.
-fn write_loop(fd: RawFd, stop: Arc<Stop>, jobs: mpsc::Receiver<Job>, tsfn: DoneTsfn) {
-    for job in jobs {
-        let (error, pieces, last) = match job {
-            Job::Write(pieces) => {
-                let slices: Vec<&[u8]> = pieces.iter().map(|p| &p[..]).collect();
-                let error = match core::write_all(fd, &slices, &stop) {
-                    Ok(true) => None,
-                    Ok(false) => Some("the stream was closed".to_owned()),
-                    Err(e) => Some(format!("cannot write: {e}")),
-                };
-                let failed = error.is_some();
-                (error, pieces, failed)
-            }
-            Job::End => (None, Vec::new(), true),
-        };
+/// How long an ending writer waits for the reader to take what the pipe
+/// still points at before it lets go of those buffers anyway.
+const DRAIN_LIMIT: Duration = Duration::from_secs(2);
+
+/// Writes the queued jobs to `fd` until the end, a failure or the stop. A
+/// write is reported done once it is in the pipe; buffers the pipe still
+/// points at (spliced, see `core::SPLICE_MIN`) are kept until the reader has
+/// read past them, and handed back with a later report.
+fn write_loop(fd: RawFd, pipe: bool, stop: Arc<Stop>, jobs: mpsc::Receiver<Job>, tsfn: DoneTsfn) {
+    let mut out = core::Writer::new(fd, pipe);
+    // Spliced buffers, with the stream offset at their end.
+    let mut held: VecDeque<(u64, Vec<Buffer>)> = VecDeque::new();
+    let report = |error: Option<String>, pieces: Vec<Buffer>| {
         tsfn.call(
             Written {
                 error,
@@ -208,9 +207,45 @@ fn write_loop(fd: RawFd, stop: Arc<Stop>, jobs: mpsc::Receiver<Job>, tsfn: DoneT
             },
             ThreadsafeFunctionCallMode::NonBlocking,
         );
+    };
+    for job in jobs {
+        let (error, pieces, referenced, last) = match job {
+            Job::Write(pieces) => {
+                let slices: Vec<&[u8]> = pieces.iter().map(|p| &p[..]).collect();
+                let (error, referenced) = match out.write_all(&slices, &stop) {
+                    Ok(w) if w.done => (None, w.referenced),
+                    Ok(w) => (Some("the stream was closed".to_owned()), w.referenced),
+                    // A failed splice may have left pages in the pipe.
+                    Err(e) => (Some(format!("cannot write: {e}")), true),
+                };
+                let failed = error.is_some();
+                (error, pieces, referenced, failed)
+            }
+            Job::End => (None, Vec::new(), false, true),
+        };
+        let mut done = if referenced {
+            held.push_back((out.sent(), pieces));
+            Vec::new()
+        } else {
+            pieces
+        };
+        // At the end the reader is given time to take everything; after a
+        // stop nothing waits (the far end verifies whatever arrives).
+        if last && !stop.requested() {
+            out.drain(DRAIN_LIMIT);
+        }
+        let taken = if last { u64::MAX } else { out.taken() };
+        while held.front().is_some_and(|(end, _)| *end <= taken) {
+            done.extend(held.pop_front().into_iter().flat_map(|(_, p)| p));
+        }
+        report(error, done);
         if last {
             break;
         }
+    }
+    if !held.is_empty() {
+        // Stopped without an end.
+        report(None, held.into_iter().flat_map(|(_, p)| p).collect());
     }
     core::shutdown_write(fd);
     core::release_fd(fd);
@@ -242,12 +277,13 @@ pub fn open_pipe(
         write_fd
     };
     let fds = [read_fd, write_fd];
-    let prepared = (|| -> Result<(Shared, DataTsfn, DoneTsfn, Arc<Stop>)> {
+    let prepared = (|| -> Result<(Shared, DataTsfn, DoneTsfn, Arc<Stop>, bool)> {
         for fd in fds {
-            core::enlarge_pipe(fd);
             core::set_nonblocking(fd)
                 .map_err(|e| fail(format!("cannot use descriptor {fd}: {e}")))?;
         }
+        core::enlarge_pipe(read_fd);
+        let write_pipe = core::enlarge_pipe(write_fd) > 0;
         let gate: Shared = Arc::default();
         let taken = gate.clone();
         let data: DataTsfn = on_data
@@ -264,15 +300,15 @@ pub fn open_pipe(
             .callee_handled::<false>()
             .build_callback(|ctx| Ok(ctx.value.error))?;
         let stop = Arc::new(Stop::new().map_err(fail)?);
-        Ok((gate, data, done, stop))
+        Ok((gate, data, done, stop, write_pipe))
     })();
-    let (gate, data, done, stop) = prepared.inspect_err(|_| release(&fds))?;
+    let (gate, data, done, stop, write_pipe) = prepared.inspect_err(|_| release(&fds))?;
     let (jobs, queue) = mpsc::channel();
     let s = stop.clone();
     // The writer first: if the reader cannot start, the writer ends with the queue.
     thread::Builder::new()
         .name("realize-write".into())
-        .spawn(move || write_loop(write_fd, s, queue, done))
+        .spawn(move || write_loop(write_fd, write_pipe, s, queue, done))
         .map_err(|e| {
             release(&fds);
             fail(e)

@@ -22,12 +22,21 @@ impl<'a> Pieces<'a> {
         self.first >= self.rest.len()
     }
 
-    /// The next call's iovecs, pointing into the pieces (which outlive them).
-    pub(crate) fn iovecs(&self) -> Vec<libc::iovec> {
+    /// Length of the next piece (0 when done).
+    pub(crate) fn next_len(&self) -> usize {
+        self.rest.get(self.first).map_or(0, |p| p.len())
+    }
+
+    /// The next call's iovecs, pointing into the pieces (which outlive
+    /// them): the pieces from the next one on for as long as `take` says yes
+    /// of their lengths (the next one always).
+    pub(crate) fn iovecs(&self, take: impl Fn(usize) -> bool) -> Vec<libc::iovec> {
         self.rest[self.first..]
             .iter()
+            .enumerate()
+            .take_while(|(i, p)| *i == 0 || take(p.len()))
             .take(IOV_MAX)
-            .map(|p| libc::iovec {
+            .map(|(_, p)| libc::iovec {
                 iov_base: p.as_ptr() as *mut libc::c_void,
                 iov_len: p.len(),
             })
@@ -54,9 +63,11 @@ mod tests {
     fn short_writes_resume_mid_piece() {
         let (a, b, c) = (b"abc".as_slice(), b"".as_slice(), b"defgh".as_slice());
         let mut p = Pieces::new(&[a, b, c]);
-        assert_eq!(p.iovecs().len(), 2, "empty pieces are dropped");
+        assert_eq!(p.iovecs(|_| true).len(), 2, "empty pieces are dropped");
+        assert_eq!(p.iovecs(|len| len < 4).len(), 1, "a run stops at the first piece refused");
         p.advance(4);
-        let iov = p.iovecs();
+        assert_eq!(p.next_len(), 4);
+        let iov = p.iovecs(|_| false);
         assert_eq!(iov.len(), 1);
         assert_eq!(iov[0].iov_len, 4);
         p.advance(4);

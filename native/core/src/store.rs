@@ -436,7 +436,7 @@ pub fn start_writeback(fd: i32, offset: u64, len: u64) -> io::Result<()> {
 pub fn write_pieces_at(file: &File, mut offset: u64, pieces: &[&[u8]]) -> io::Result<()> {
     let mut rest = Pieces::new(pieces);
     while !rest.is_done() {
-        let iov = rest.iovecs();
+        let iov = rest.iovecs(|_| true);
         let Ok(at) = i64::try_from(offset) else {
             return Err(io::Error::other("offset out of bounds"));
         };
