@@ -1,7 +1,7 @@
 // `npm run bench [NAME...]`: runs every benchmark, or those named, in order.
 // Each module exports `run(): Promise<void>`, which prints its own lines.
 // To add one, append it to BENCHES.
-import { quietVmMemory } from './util.js';
+import { quietNodeStart, quietVmMemory } from './util.js';
 
 interface Bench {
   run(): Promise<void>;
@@ -22,14 +22,16 @@ async function main(names: string[]): Promise<number> {
     console.error(`bench: unknown benchmark ${unknown.join(', ')} (known: ${known.join(', ')})`);
     return 1;
   }
-  const restore = quietVmMemory();
+  const restoreVm = quietVmMemory();
+  const restoreEnv = quietNodeStart();
   try {
     for (const [name, load] of BENCHES) {
       if (names.length > 0 && !names.includes(name)) continue;
       await (await load()).run();
     }
   } finally {
-    restore();
+    restoreEnv();
+    restoreVm();
   }
   return 0;
 }
