@@ -8,11 +8,13 @@
 //! rest. A file of at most one block has no interior nodes: its one "block
 //! value" is its root.
 //!
-//! Blocks are read with positioned reads into a per-thread 64 KiB buffer and
-//! hashed in parallel on rayon's pool, each worker taking the next block in
-//! file order, so memory does not grow with the file (besides 32 bytes per
-//! block of output) and the file is read front to back. Positioned reads, unlike `b3sum`'s mmap, cannot
-//! kill the process with SIGBUS when another process truncates the file.
+//! Blocks are hashed in parallel on rayon's pool, each worker taking the
+//! next window of 16 blocks in file order and reading it through a
+//! read-only mapping (as `b3sum` does; a copy into a buffer first cost a
+//! quarter more time here), so memory does not grow with the file (besides
+//! 32 bytes per block of output) and the file is read front to back. A file
+//! that another process truncates meanwhile reads as zeros past its new end
+//! and is reported as shrunk (see `map`), never a SIGBUS.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -24,6 +26,7 @@ use blake3::hazmat::{merge_subtrees_non_root, merge_subtrees_root, HasherExt, Mo
 use rayon::prelude::*;
 
 use crate::file::{FileError, Input};
+use crate::map::View;
 
 /// Size of one hash-tree block: 1 MiB.
 pub const BLOCK_SIZE: u64 = 1 << 20;
@@ -343,48 +346,57 @@ pub fn hash_blocks(path: &Path, first: u64, count: u64) -> Result<Vec<ChainingVa
 }
 
 thread_local! {
-    /// One read buffer per rayon worker, reused across calls.
+    /// One read buffer per rayon worker, reused across calls (for windows
+    /// too short to map, or when no mapping slot is free).
     static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Blocks a worker maps and hashes at a time: large enough that mapping
+/// costs little per byte, small enough that memory stays bounded whatever
+/// the file's size.
+const WINDOW_BLOCKS: u64 = 16;
+
 fn hash_open_blocks(input: &Input, start: u64, end: u64) -> Result<Vec<ChainingValue>, FileError> {
-    let hash_one =
-        |index: u64| BUFFER.with(|cell| hash_block(input, index, &mut cell.borrow_mut()));
     let n = (end - start) as usize;
-    if n <= 1 {
-        return (start..end).map(hash_one).collect();
-    }
-    // Each worker takes the next block from a shared counter: blocks are
-    // read in file order whatever the number of workers, and a worker the
-    // OS pauses delays only the block it holds (no barrier to wait at).
-    let next = AtomicU64::new(start);
+    let windows = (end - start).div_ceil(WINDOW_BLOCKS);
+    // Each worker takes the next window from a shared counter: the file is
+    // read in order whatever the number of workers, and a worker the OS
+    // pauses delays only the window it holds (no barrier to wait at).
+    let next = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let done: Mutex<Vec<(u64, ChainingValue)>> = Mutex::new(Vec::with_capacity(n));
     let error: Mutex<Option<FileError>> = Mutex::new(None);
-    rayon::scope(|scope| {
-        for _ in 0..rayon::current_num_threads().min(n) {
-            scope.spawn(|_| {
-                let mut mine = Vec::new();
-                while !stop.load(Ordering::Relaxed) {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= end {
-                        break;
-                    }
-                    match hash_one(i) {
-                        Ok(cv) => mine.push((i, cv)),
-                        Err(e) => {
-                            stop.store(true, Ordering::Relaxed);
-                            error
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .get_or_insert(e);
-                        }
-                    }
+    let work = || {
+        let mut mine = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            let w = next.fetch_add(1, Ordering::Relaxed);
+            if w >= windows {
+                break;
+            }
+            let first = start + w * WINDOW_BLOCKS;
+            let last = (first + WINDOW_BLOCKS).min(end);
+            match BUFFER.with(|cell| hash_window(input, first, last, &mut cell.borrow_mut())) {
+                Ok(values) => mine.extend((first..last).zip(values)),
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    error
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get_or_insert(e);
                 }
-                done.lock().unwrap_or_else(|p| p.into_inner()).extend(mine);
-            });
+            }
         }
-    });
+        done.lock().unwrap_or_else(|p| p.into_inner()).extend(mine);
+    };
+    if windows <= 1 {
+        work();
+    } else {
+        rayon::scope(|scope| {
+            for _ in 0..rayon::current_num_threads().min(windows as usize) {
+                scope.spawn(|_| work());
+            }
+        });
+    }
     if let Some(e) = error.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
     }
@@ -395,23 +407,28 @@ fn hash_open_blocks(input: &Input, start: u64, end: u64) -> Result<Vec<ChainingV
     Ok(out)
 }
 
-/// Reads block `index` a piece at a time (pieces stay in the core's cache
-/// between the copy and the hash) and returns its value.
-fn hash_block(input: &Input, index: u64, buf: &mut Vec<u8>) -> Result<ChainingValue, FileError> {
-    if buf.len() < PIECE {
-        buf.resize(PIECE, 0);
-    }
-    let offset = index * BLOCK_SIZE;
-    let len = input.clip(offset, BLOCK_SIZE);
-    let mut hasher = block_hasher(input.size(), index);
-    let mut done = 0u64;
-    while done < len {
-        let n = (len - done).min(PIECE as u64) as usize;
-        input.read_exact_at(&mut buf[..n], offset + done)?;
-        hasher.update(&buf[..n]);
-        done += n as u64;
-    }
-    Ok(block_finish(input.size(), &hasher))
+/// Values of blocks `[first, last)`, whose bytes are mapped (or read) at once.
+fn hash_window(
+    input: &Input,
+    first: u64,
+    last: u64,
+    buf: &mut Vec<u8>,
+) -> Result<Vec<ChainingValue>, FileError> {
+    let view = View::new(input, first * BLOCK_SIZE, (last - first) * BLOCK_SIZE, buf)?;
+    let bytes = view.bytes();
+    // Block by block (the empty file has one empty block).
+    let values = (first..last)
+        .map(|index| {
+            let at = ((index - first) * BLOCK_SIZE) as usize;
+            let block = &bytes[at.min(bytes.len())..(at + BLOCK_SIZE as usize).min(bytes.len())];
+            let mut hasher = block_hasher(input.size(), index);
+            hasher.update(block);
+            block_finish(input.size(), &hasher)
+        })
+        .collect();
+    // A file that shrank while mapped read zeros: its values are not its own.
+    view.check()?;
+    Ok(values)
 }
 
 #[cfg(test)]
