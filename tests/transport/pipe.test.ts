@@ -1,12 +1,15 @@
 // The native pipe stream (transport/pipe.ts) on real pipes: bytes arrive
 // whole and in order through enlarged pipes, a slow reader holds the writer
 // back instead of losing anything, the far end closing is an end or a
-// 'network' error, and destroy frees a thread blocked on a silent pipe.
+// 'network' error, destroy frees a thread blocked on a silent pipe, and a
+// large buffer spliced into a pipe stays alive until it is read.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import type { Duplex } from 'node:stream';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { closeFd, newPipe } from '../../lib/native.js';
 import { pipeStream } from '../../lib/transport/pipe.js';
 import { RealizeError } from '../../lib/model/errors.js';
@@ -55,6 +58,39 @@ test('a reader that stops reading holds the writer back and loses nothing', asyn
   assert.equal(createHash('sha256').update(got).digest('hex'), createHash('sha256').update(data).digest('hex'));
   assert.ok(flushed);
   // b's own side never ended, so a still waits to read: as with a socket, a stream left open keeps the process alive.
+  b.destroy();
+  a.destroy();
+});
+
+test('a large buffer spliced into the pipe stays intact after its write is done and it is dropped', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const [a, b] = pipePair();
+  b.pause();
+  const MIB = 1 << 20;
+  const sent = createHash('sha256');
+  // The reader takes the first two pieces (it pauses only between reads);
+  // the third (above the splice threshold, well below the pipe's size) then
+  // waits in the pipe, by reference, and its write is done.
+  const sizes = [MIB, 300 << 10, 300 << 10];
+  for (const [i, n] of sizes.entries()) {
+    const piece = Buffer.alloc(n, 0x10 + i);
+    sent.update(piece);
+    const written = new Promise<boolean>((r) => a.write(piece, () => r(true)));
+    assert.ok(await Promise.race([written, new Promise((r) => setTimeout(() => r(false), 5000))]), `write ${i} was not done`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  // No reference left here: collect it, and hand its memory to new buffers.
+  gc();
+  await new Promise((r) => setTimeout(r, 50));
+  gc();
+  const litter = Array.from({ length: 64 }, () => Buffer.alloc(300 << 10, 0xee));
+  a.end();
+  b.resume();
+  const got = await drain(b);
+  assert.equal(litter.length, 64);
+  assert.equal(got.length, MIB + (600 << 10));
+  assert.equal(createHash('sha256').update(got).digest('hex'), sent.digest('hex'), 'bytes changed after their write was done');
   b.destroy();
   a.destroy();
 });
