@@ -234,9 +234,12 @@ fn write_loop(fd: RawFd, pipe: bool, stop: Arc<Stop>, jobs: mpsc::Receiver<Job>,
         if last && !stop.requested() {
             out.drain(DRAIN_LIMIT);
         }
-        let taken = if last { u64::MAX } else { out.taken() };
-        while held.front().is_some_and(|(end, _)| *end <= taken) {
-            done.extend(held.pop_front().into_iter().flat_map(|(_, p)| p));
+        // Asking the pipe what was read costs a system call: only when something waits on it.
+        if !held.is_empty() {
+            let taken = if last { u64::MAX } else { out.taken() };
+            while held.front().is_some_and(|(end, _)| *end <= taken) {
+                done.extend(held.pop_front().into_iter().flat_map(|(_, p)| p));
+            }
         }
         report(error, done);
         if last {
