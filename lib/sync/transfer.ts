@@ -1,6 +1,7 @@
 // Brings files level from SRC to DST (DESIGN §5, steps 2–5): small fresh
-// files whole, a batch in one fetch and one put; others in ranges sent, reused or
-// patched with rolling-hash deltas, the partial verified against SRC's BLAKE3
+// files whole, a batch in one fetch and one put; others in ranges sent, or cut
+// into runs of blocks reused from DST's final file and runs patched with
+// rolling-hash deltas, the partial verified against SRC's BLAKE3
 // root and made final. deleteSource ends a move, once DST is durable, only if
 // the source is still the file that was hashed.
 import type { BufferPool } from '../model/buffers.js';
@@ -83,6 +84,7 @@ export async function transferFile(src: Side, dst: Side, job: FileJob, opts: Tra
   const srcHash = await srcHashing;
   const finalSize = finalHashes?.size ?? 0;
   const blocksPerRange = opts.rangeSize / BLOCK_SIZE;
+  const at = finalHashes && sameBlocks(srcHash, finalHashes.blocks, finalSize);
 
   let wrote = false;
   await eachRange(size, opts, async (range, i) => {
@@ -90,12 +92,26 @@ export async function transferFile(src: Side, dst: Side, job: FileJob, opts: Tra
     const want = srcHash.blocks.slice(b0, b0 + blocksPerRange);
     if (partialBlocks && same(partialBlocks, b0, want)) return opts.onBytes(range.length, 'resume');
     wrote = true;
-    if (finalHashes && same(finalHashes.blocks, b0, want) && range.end <= finalSize) {
-      await dst.files.reuse(dst.arena, job.dst, range.start, range.length, size);
-      return opts.onBytes(range.length, 'reuse');
-    }
-    if (finalSize > 0 && (await patch(src, dst, job, range, finalSize, size, want, opts))) return;
-    await sendRange(src, dst, job, range, size, opts);
+    if (!at || finalSize === 0) return sendRange(src, dst, job, range, size, opts);
+    // Blocks DST's final file holds at the same place are reused; only the
+    // runs between them are diffed (a 1% edit then costs a signature and a
+    // diff of 1% of the file, not of every range it touches).
+    await Promise.all(
+      blockRuns(range, b0, at).map(async ({ run, first, same: reusable }) => {
+        if (reusable) {
+          await dst.files.reuse(dst.arena, job.dst, run.start, run.length, size);
+          return opts.onBytes(run.length, 'reuse');
+        }
+        const runWant = want.slice(first - b0, first - b0 + blockCount(run));
+        // Content shifts only within a run bounded by reused blocks; at
+        // other edges the signature looks further into DST's file.
+        const margin = (b: number) => (at(b) ? 0 : WINDOW_MARGIN);
+        const start = Math.max(0, run.start - margin(first - 1));
+        const end = Math.min(finalSize, run.end + margin(first + blockCount(run)));
+        if (end > start && (await patch(src, dst, job, run, new ByteRange(start, end), size, runWant, opts))) return;
+        await sendRange(src, dst, job, run, size, opts);
+      }),
+    );
   });
   if (!wrote) await dst.files.truncate(dst.arena, job.dst, size);
   opts.signal.throwIfAborted();
@@ -164,6 +180,33 @@ function same(have: string[], first: number, want: string[]): boolean {
   return want.every((h, i) => have[first + i] === h);
 }
 
+/**
+ * Whether block `b` of SRC is the same block of DST's final file, held whole
+ * there. Before the start counts as the same (nothing there to shift), past
+ * SRC's end as not (DST's tail may hold content SRC moved forward).
+ */
+function sameBlocks(src: FileHashes, finalBlocks: string[], finalSize: number): (b: number) => boolean {
+  return (b) => b < 0 || (b < src.blocks.length && src.blocks[b] === finalBlocks[b] && Math.min((b + 1) * BLOCK_SIZE, src.size) <= finalSize);
+}
+
+function blockCount(run: ByteRange): number {
+  return Math.ceil(run.length / BLOCK_SIZE);
+}
+
+/** `range` (from block `first`) cut into runs of blocks that are all the same in DST's final file, or all not. */
+function blockRuns(range: ByteRange, first: number, isSame: (b: number) => boolean): { run: ByteRange; first: number; same: boolean }[] {
+  const runs: { run: ByteRange; first: number; same: boolean }[] = [];
+  const blocks = blockCount(range);
+  for (let k = 0; k < blocks; ) {
+    const kind = isSame(first + k);
+    let j = k + 1;
+    while (j < blocks && isSame(first + j) === kind) j++;
+    runs.push({ run: new ByteRange(range.start + k * BLOCK_SIZE, Math.min(range.end, range.start + j * BLOCK_SIZE)), first: first + k, same: kind });
+    k = j;
+  }
+  return runs;
+}
+
 /** The data read for `range`, refused if the source shrank since it was listed. */
 function whole(data: Buffer, range: ByteRange, job: FileJob, opts: TransferOptions): Buffer {
   if (data.length !== range.length) throw new RealizeError('conflict', `the source changed while being read (${job.src} is shorter than listed); kept`);
@@ -179,12 +222,9 @@ async function sendRange(src: Side, dst: Side, job: FileJob, range: ByteRange, s
   opts.onBytes(range.length, 'send');
 }
 
-/** Rolling-hash delta of one range against DST's final file, its result checked against SRC's block values `want`; false when sending it whole is better. */
-async function patch(src: Side, dst: Side, job: FileJob, range: ByteRange, finalSize: number, size: number, want: string[], opts: TransferOptions): Promise<boolean> {
-  const start = Math.max(0, range.start - WINDOW_MARGIN);
-  const end = Math.min(finalSize, range.end + WINDOW_MARGIN);
-  if (end <= start) return false;
-  const sig = await dst.files.signature(dst.arena, job.dst, start, end - start);
+/** Rolling-hash delta of one range against `window` of DST's final file, its result checked against SRC's block values `want`; false when sending it whole is better. */
+async function patch(src: Side, dst: Side, job: FileJob, range: ByteRange, window: ByteRange, size: number, want: string[], opts: TransferOptions): Promise<boolean> {
+  const sig = await dst.files.signature(dst.arena, job.dst, window.start, window.length);
   const delta = await src.files.diff(src.arena, job.src, range.start, range.length, sig);
   opts.onBytes(0, 'diff');
   if (delta.length >= range.length) {
