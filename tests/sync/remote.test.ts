@@ -3,6 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN_DIR } from '../helpers/run.js';
@@ -108,6 +109,37 @@ test('one edited block of a large file over ssh: only its delta crosses, the res
   // made it 26 KB.
   const wire = (r.summary!.wire_bytes_sent as number) + (r.summary!.wire_bytes_received as number);
   assert.ok(wire < 16 * 1024, `${wire} bytes on the wire`);
+});
+
+test('older files grown, cut short, shifted or edited in far-apart blocks: each brought level over ssh by deltas, none re-sent whole', async () => {
+  const MIB = 1 << 20;
+  const src = join(dir, 'shapes-src');
+  const dst = join(dir, 'shapes-dst');
+  mkdirSync(src);
+  mkdirSync(dst);
+  const base = randomBytes(11 * MIB + 12345);
+  const edited = Buffer.from(base);
+  edited.fill(1, 2 * MIB + 10, 2 * MIB + 200);
+  edited.fill(2, 9 * MIB - 100, 9 * MIB + 100);
+  const grownBy = randomBytes(3 * MIB + 7);
+  const versions: Record<string, Buffer> = {
+    'edited.bin': edited,
+    'grown.bin': Buffer.concat([base, grownBy]),
+    'cut.bin': base.subarray(0, 6 * MIB + 99),
+    'inserted.bin': Buffer.concat([base.subarray(0, 3 * MIB + 17), randomBytes(5000), base.subarray(3 * MIB + 17)]),
+    'deleted.bin': Buffer.concat([base.subarray(0, 2 * MIB), base.subarray(2 * MIB + 12345)]),
+  };
+  for (const [name, newer] of Object.entries(versions)) {
+    writeFileSync(join(src, name), newer);
+    writeFileSync(join(dst, name), base);
+    utimesSync(join(dst, name), 1_000_000, 1_000_000);
+  }
+  const r = await syncJson(['--copy', '-e', sshd.rsh, '--remote-serve', remoteServe, src, `${sshd.userHost}:${dst}`]);
+  assert.equal(r.status, 0, r.stderr);
+  for (const [name, newer] of Object.entries(versions)) assert.ok(readFileSync(join(dst, name)).equals(newer), name);
+  // Only the grown file's new 3 MiB are new data; a block re-sent whole would add 1 MiB.
+  const wire = (r.summary!.wire_bytes_sent as number) + (r.summary!.wire_bytes_received as number);
+  assert.ok(wire < grownBy.length + MIB / 2, `${wire} bytes on the wire`);
 });
 
 test('remote to remote: a peer arena to an ssh host, the data flowing through the client', async () => {
