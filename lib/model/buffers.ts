@@ -17,9 +17,22 @@ export class BufferPool {
     return i >= 0 ? this.#free.splice(i, 1)[0]! : Buffer.allocUnsafeSlow(size);
   }
 
-  /** Hands `b` back once nothing refers to its bytes any more (never after a failure: a cancelled write may still hold them). */
+  /**
+   * Hands `b` back once nothing refers to its bytes any more (never after a
+   * failure: a cancelled write may still hold them). A full pool keeps the
+   * largest: the tail of a file must not leave the next file's full ranges
+   * allocating afresh.
+   */
   give(b: Buffer): void {
-    if (this.#free.length < this.#keep) this.#free.push(b);
+    if (this.#free.length < this.#keep) {
+      this.#free.push(b);
+      return;
+    }
+    let smallest = 0;
+    this.#free.forEach((f, i) => {
+      if (f.length < this.#free[smallest]!.length) smallest = i;
+    });
+    if (this.#free[smallest]!.length < b.length) this.#free[smallest] = b;
   }
 }
 
