@@ -84,7 +84,7 @@ export async function transferFile(src: Side, dst: Side, job: FileJob, opts: Tra
   const srcHash = await srcHashing;
   const finalSize = finalHashes?.size ?? 0;
   const blocksPerRange = opts.rangeSize / BLOCK_SIZE;
-  const at = finalHashes && sameBlocks(srcHash, finalHashes.blocks, finalSize);
+  const sameAt = finalHashes && sameBlocks(srcHash, finalHashes.blocks, finalSize);
 
   let wrote = false;
   await eachRange(size, opts, async (range, i) => {
@@ -92,23 +92,22 @@ export async function transferFile(src: Side, dst: Side, job: FileJob, opts: Tra
     const want = srcHash.blocks.slice(b0, b0 + blocksPerRange);
     if (partialBlocks && same(partialBlocks, b0, want)) return opts.onBytes(range.length, 'resume');
     wrote = true;
-    if (!at || finalSize === 0) return sendRange(src, dst, job, range, size, opts);
+    if (!sameAt) return sendRange(src, dst, job, range, size, opts);
     // Blocks DST's final file holds at the same place are reused; only the
     // runs between them are diffed (a 1% edit then costs a signature and a
     // diff of 1% of the file, not of every range it touches).
     await Promise.all(
-      blockRuns(range, b0, at).map(async ({ run, first, same: reusable }) => {
+      blockRuns(range, sameAt).map(async ({ run, first, end: endBlock, same: reusable }) => {
         if (reusable) {
           await dst.files.reuse(dst.arena, job.dst, run.start, run.length, size);
           return opts.onBytes(run.length, 'reuse');
         }
-        const runWant = want.slice(first - b0, first - b0 + blockCount(run));
         // Content shifts only within a run bounded by reused blocks; at
         // other edges the signature looks further into DST's file.
-        const margin = (b: number) => (at(b) ? 0 : WINDOW_MARGIN);
+        const margin = (b: number) => (sameAt(b) ? 0 : WINDOW_MARGIN);
         const start = Math.max(0, run.start - margin(first - 1));
-        const end = Math.min(finalSize, run.end + margin(first + blockCount(run)));
-        if (end > start && (await patch(src, dst, job, run, new ByteRange(start, end), size, runWant, opts))) return;
+        const end = Math.min(finalSize, run.end + margin(endBlock));
+        if (end > start && (await patch(src, dst, job, run, new ByteRange(start, end), size, srcHash.blocks.slice(first, endBlock), opts))) return;
         await sendRange(src, dst, job, run, size, opts);
       }),
     );
@@ -189,20 +188,16 @@ function sameBlocks(src: FileHashes, finalBlocks: string[], finalSize: number): 
   return (b) => b < 0 || (b < src.blocks.length && src.blocks[b] === finalBlocks[b] && Math.min((b + 1) * BLOCK_SIZE, src.size) <= finalSize);
 }
 
-function blockCount(run: ByteRange): number {
-  return Math.ceil(run.length / BLOCK_SIZE);
-}
-
-/** `range` (from block `first`) cut into runs of blocks that are all the same in DST's final file, or all not. */
-function blockRuns(range: ByteRange, first: number, isSame: (b: number) => boolean): { run: ByteRange; first: number; same: boolean }[] {
-  const runs: { run: ByteRange; first: number; same: boolean }[] = [];
-  const blocks = blockCount(range);
-  for (let k = 0; k < blocks; ) {
-    const kind = isSame(first + k);
-    let j = k + 1;
-    while (j < blocks && isSame(first + j) === kind) j++;
-    runs.push({ run: new ByteRange(range.start + k * BLOCK_SIZE, Math.min(range.end, range.start + j * BLOCK_SIZE)), first: first + k, same: kind });
-    k = j;
+/** `range`, which starts at a block, cut into runs of blocks [first, end) that are all the same in DST's final file, or all not. */
+function blockRuns(range: ByteRange, isSame: (b: number) => boolean): { run: ByteRange; first: number; end: number; same: boolean }[] {
+  const runs: { run: ByteRange; first: number; end: number; same: boolean }[] = [];
+  const last = Math.ceil(range.end / BLOCK_SIZE);
+  for (let b = range.start / BLOCK_SIZE; b < last; ) {
+    const kind = isSame(b);
+    let e = b + 1;
+    while (e < last && isSame(e) === kind) e++;
+    runs.push({ run: new ByteRange(b * BLOCK_SIZE, Math.min(range.end, e * BLOCK_SIZE)), first: b, end: e, same: kind });
+    b = e;
   }
   return runs;
 }
