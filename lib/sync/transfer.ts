@@ -1,9 +1,9 @@
 // Brings files level from SRC to DST (DESIGN §5, steps 2–5): small fresh
 // files whole, a batch in one fetch and one put; others in ranges sent, or cut
-// into runs of blocks reused from DST's final file and runs patched with
-// rolling-hash deltas, the partial verified against SRC's BLAKE3
-// root and made final. deleteSource ends a move, once DST is durable, only if
-// the source is still the file that was hashed.
+// into runs of blocks DST's partial already holds, runs reused from DST's
+// final file and runs patched with rolling-hash deltas, the partial verified
+// against SRC's BLAKE3 root and made final. deleteSource ends a move, once
+// DST is durable, only if the source is still the file that was hashed.
 import type { BufferPool } from '../model/buffers.js';
 import { RealizeError, batchUnlessFailed } from '../model/errors.js';
 import type { ArenaPath } from '../model/path.js';
@@ -83,28 +83,28 @@ export async function transferFile(src: Side, dst: Side, job: FileJob, opts: Tra
   // Block hashes decide what moves.
   const srcHash = await srcHashing;
   const finalSize = finalHashes?.size ?? 0;
-  const blocksPerRange = opts.rangeSize / BLOCK_SIZE;
-  const sameAt = finalHashes && sameBlocks(srcHash, finalHashes.blocks, finalSize);
+  const sameAt = finalHashes ? sameBlocks(srcHash, finalHashes.blocks, finalSize) : () => false;
+  // A block the partial already holds (an earlier run wrote it, perhaps
+  // before being killed mid-range) stays; of the others, those DST's final
+  // file holds at the same place are reused and only the runs between them
+  // are diffed (a 1% edit then costs a signature and a diff of 1% of the
+  // file, not of every range it touches).
+  const kindOf = (b: number): BlockKind => (partialBlocks?.[b] === srcHash.blocks[b] ? 'held' : sameAt(b) ? 'same' : 'other');
 
   let wrote = false;
-  await eachRange(size, opts, async (range, i) => {
-    const b0 = i * blocksPerRange;
-    const want = srcHash.blocks.slice(b0, b0 + blocksPerRange);
-    if (partialBlocks && same(partialBlocks, b0, want)) return opts.onBytes(range.length, 'resume');
-    wrote = true;
-    if (!sameAt) return sendRange(src, dst, job, range, size, opts);
-    // Blocks DST's final file holds at the same place are reused; only the
-    // runs between them are diffed (a 1% edit then costs a signature and a
-    // diff of 1% of the file, not of every range it touches).
+  await eachRange(size, opts, async (range) => {
     await Promise.all(
-      blockRuns(range, sameAt).map(async ({ run, first, end: endBlock, same: reusable }) => {
-        if (reusable) {
+      blockRuns(range, kindOf).map(async ({ run, first, end: endBlock, kind }) => {
+        if (kind === 'held') return opts.onBytes(run.length, 'resume');
+        wrote = true;
+        if (kind === 'same') {
           await dst.files.reuse(dst.arena, job.dst, run.start, run.length, size);
           return opts.onBytes(run.length, 'reuse');
         }
+        if (!finalHashes) return sendRange(src, dst, job, run, size, opts);
         // Content shifts only within a run bounded by reused blocks; at
         // other edges the signature looks further into DST's file.
-        const margin = (b: number) => (sameAt(b) ? 0 : WINDOW_MARGIN);
+        const margin = (b: number) => (b < 0 || sameAt(b) ? 0 : WINDOW_MARGIN);
         const start = Math.max(0, run.start - margin(first - 1));
         const end = Math.min(finalSize, run.end + margin(endBlock));
         if (end > start && (await patch(src, dst, job, run, new ByteRange(start, end), size, srcHash.blocks.slice(first, endBlock), opts))) return;
@@ -175,28 +175,27 @@ async function sendFresh(src: Side, dst: Side, job: FileJob, opts: TransferOptio
   return { changed: true, hash: sent.root, source: { size, mtime, ino } };
 }
 
-function same(have: string[], first: number, want: string[]): boolean {
-  return want.every((h, i) => have[first + i] === h);
-}
+/** What block `b` of SRC needs: nothing (DST's partial holds it), a copy from the same place in DST's final file, or its bytes. */
+type BlockKind = 'held' | 'same' | 'other';
 
 /**
  * Whether block `b` of SRC is the same block of DST's final file, held whole
- * there. Before the start counts as the same (nothing there to shift), past
- * SRC's end as not (DST's tail may hold content SRC moved forward).
+ * there. Past SRC's end it is not (DST's tail may hold content SRC moved
+ * forward).
  */
 function sameBlocks(src: FileHashes, finalBlocks: string[], finalSize: number): (b: number) => boolean {
-  return (b) => b < 0 || (b < src.blocks.length && src.blocks[b] === finalBlocks[b] && Math.min((b + 1) * BLOCK_SIZE, src.size) <= finalSize);
+  return (b) => b < src.blocks.length && src.blocks[b] === finalBlocks[b] && Math.min((b + 1) * BLOCK_SIZE, src.size) <= finalSize;
 }
 
-/** `range`, which starts at a block, cut into runs of blocks [first, end) that are all the same in DST's final file, or all not. */
-function blockRuns(range: ByteRange, isSame: (b: number) => boolean): { run: ByteRange; first: number; end: number; same: boolean }[] {
-  const runs: { run: ByteRange; first: number; end: number; same: boolean }[] = [];
+/** `range`, which starts at a block, cut into runs of blocks [first, end) of one kind. */
+function blockRuns(range: ByteRange, kindOf: (b: number) => BlockKind): { run: ByteRange; first: number; end: number; kind: BlockKind }[] {
+  const runs: { run: ByteRange; first: number; end: number; kind: BlockKind }[] = [];
   const last = Math.ceil(range.end / BLOCK_SIZE);
   for (let b = range.start / BLOCK_SIZE; b < last; ) {
-    const kind = isSame(b);
+    const kind = kindOf(b);
     let e = b + 1;
-    while (e < last && isSame(e) === kind) e++;
-    runs.push({ run: new ByteRange(b * BLOCK_SIZE, Math.min(range.end, e * BLOCK_SIZE)), first: b, end: e, same: kind });
+    while (e < last && kindOf(e) === kind) e++;
+    runs.push({ run: new ByteRange(b * BLOCK_SIZE, Math.min(range.end, e * BLOCK_SIZE)), first: b, end: e, kind });
     b = e;
   }
   return runs;

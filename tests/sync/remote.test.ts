@@ -187,6 +187,27 @@ test('kill -9 mid-file, then a rerun finishes it and sends only what was missing
   assert.ok(!exists(join(src, 'video.bin')));
 });
 
+test('a partial cut off mid-range, with a bad block: only the blocks it lacks cross', async () => {
+  const MIB = 1 << 20;
+  const src = join(dir, 'held-src');
+  const dst = join(dir, 'held-dst');
+  mkdirSync(src);
+  mkdirSync(dst);
+  const data = randomBytes(20 * MIB + 12345);
+  writeFileSync(join(src, 'f.bin'), data);
+  // What a run killed 4 KiB into block 11 may leave, and block 3 spoiled since.
+  const partial = Buffer.from(data.subarray(0, 11 * MIB + 4096));
+  partial.fill(0, 3 * MIB, 4 * MIB);
+  writeFileSync(join(dst, '.f.bin.part'), partial);
+  const r = await syncJson(['--copy', '-e', sshd.rsh, '--remote-serve', remoteServe, src, `${sshd.userHost}:${dst}`]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(readFileSync(join(dst, 'f.bin')).equals(data));
+  assert.ok(!exists(join(dst, '.f.bin.part')));
+  // Block 3 and blocks 11 on (10 MiB and a bit); whole 8 MiB ranges would be all 20.
+  const sent = r.summary!.wire_bytes_sent as number;
+  assert.ok(sent > 10 * MIB && sent < 10 * MIB + MIB / 2, `${sent} bytes sent`);
+});
+
 test('a dropped connection is retried with backoff and the move completes', async () => {
   const src = join(dir, 'drop-src');
   makeTree(src, { 'f.bin': 32 * 1024 * 1024 });
