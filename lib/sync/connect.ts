@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Config } from '../config/index.js';
-import { RealizeError } from '../model/errors.js';
+import { RealizeError, errnoText } from '../model/errors.js';
 import type { ArenaPath } from '../model/path.js';
 import type { FileService } from '../model/service.js';
 import { ROOT_ARENA, RemoteFiles } from '../protocol/realize-service.js';
@@ -71,7 +71,11 @@ export async function connect(spec: EndpointSpec, opts: ConnectOptions): Promise
     closeTransport = conn.close;
     describe = (e) => {
       const said = conn.stderr().split('\n').filter(Boolean).pop();
-      return said ? new RealizeError(e.code === 'protocol' ? 'protocol' : 'network', `${spec.userHost}: ${said}`) : e;
+      if (said) return new RealizeError(e.code === 'protocol' ? 'protocol' : 'network', `${spec.userHost}: ${said}`);
+      // Silent: say which command gave up, so the user knows where to look.
+      const status = conn.child.exitCode;
+      if (status !== null && status !== 0) return new RealizeError('network', `${spec.userHost}: \`${opts.rsh}\` exited with status ${status} before realize-serve answered (try: ${opts.rsh} ${spec.userHost} ${opts.remoteServe} --version)`);
+      return e;
     };
   }
   const session = new Session(throttle(stream, opts.throttleUp, opts.throttleDown), { hello: { peer: hostname(), arenas: [] } });
@@ -109,7 +113,7 @@ async function openLocal(spec: Extract<EndpointSpec, { kind: 'local' }>, create:
   let st = await stat(dir).catch(() => undefined);
   if (!st && create) {
     await mkdir(dir).catch((e: NodeJS.ErrnoException) => {
-      throw new RealizeError('usage', `cannot create ${spec.dir}: ${e.code === 'ENOENT' ? 'its parent does not exist' : e.message}`);
+      throw new RealizeError('usage', `cannot create ${spec.dir}: ${e.code === 'ENOENT' ? 'its parent does not exist' : errnoText(e)}`);
     });
     st = await stat(dir);
   }

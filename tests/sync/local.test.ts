@@ -272,4 +272,8 @@ test('bad arguments: one line, exit 1', async () => {
   assert.equal(r.status, 1);
   assert.match(r.stderr, /bad\.toml:1/);
   appendFileSync(join(dir, 'x'), '');
+  // A destination that cannot be made: why, in words.
+  r = await runBin('realize-sync', [dir, join(dir, 'x', 'd')]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^realize-sync: cannot create .*x\/d: not a directory\n$/);
 });

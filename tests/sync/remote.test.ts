@@ -166,6 +166,11 @@ test('unreachable or unauthorized endpoints: one line, exit 1', async () => {
   r = await syncJson(['-e', sshd.rsh, '--remote-serve', '/no/such/realize-serve', dir, `${sshd.userHost}:/tmp/x`]);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /No such file|not found/);
+  // A command that gives up without a word is named, with its status.
+  r = await syncJson(['-e', `sh -c 'exit 3' rsh`, dir, 'somehost:/tmp/x']);
+  assert.equal(r.status, 1);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, /somehost: `sh -c 'exit 3' rsh` exited with status 3 before realize-serve answered/);
 });
 
 test('kill -9 mid-file, then a rerun finishes it and sends only what was missing', async () => {
