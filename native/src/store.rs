@@ -271,9 +271,9 @@ impl Task for WriteBlocksTask {
             .is_multiple_of(core::BLOCK_SIZE)
             .then_some(self.offset / core::BLOCK_SIZE);
         let mut at = self.offset;
-        core::pass_and_hash_pieces(self.file_size, first, &pieces, |chunk| {
-            core::write_pieces_at(&file, at, &[chunk])?;
-            at += chunk.len() as u64;
+        core::pass_and_hash_pieces(self.file_size, first, &pieces, |group| {
+            core::write_pieces_at(&file, at, group)?;
+            at += group.iter().map(|c| c.len() as u64).sum::<u64>();
             Ok(())
         })
         .map_err(|e: std::io::Error| fail(format!("cannot write the partial file: {e}")))
