@@ -104,6 +104,19 @@ export function readHashed(path: string, offset: number, length: number, fileSiz
 }
 
 /**
+ * Copies `[offset, offset + length)` of the file at `path` to the same place
+ * of the open file `outFd` (which must stay open until the promise settles)
+ * through a buffer that stays in the cache, hashing it on the way: the
+ * values of the blocks copied when they are whole blocks from a block
+ * boundary (the last may end a file of `fileSize` bytes), else none. A
+ * source shorter than the range is RealizeError 'conflict'; a full disk
+ * 'no_space'.
+ */
+export function copyHashed(path: string, offset: number, length: number, fileSize: number, outFd: number): Promise<string[]> {
+  return later(() => native.copyHashed(path, offset, length, fileSize, outFd));
+}
+
+/**
  * Combines block chaining values into the root of a file of `fileSize`
  * bytes; throws when their number does not fit that size.
  */

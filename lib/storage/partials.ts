@@ -9,7 +9,7 @@ import { constants, promises as fs } from 'node:fs';
 import { RealizeError } from '../model/errors.js';
 import type { ArenaPath } from '../model/path.js';
 import type { IncomingBytes } from '../model/service.js';
-import { BLOCK_SIZE, hashBlocks, rootFromBlocks, startWriteback, tryLockExclusive, writeBlocks } from '../native.js';
+import { BLOCK_SIZE, copyHashed, hashBlocks, rootFromBlocks, startWriteback, tryLockExclusive, writeBlocks } from '../native.js';
 import { WRITE, createExclusive, fdPath, openChecked } from './resolve.js';
 
 /** Writes at least this large start their write-back at once (see write). */
@@ -99,6 +99,15 @@ class OpenPartial {
       // Values line up with blocks only from a block boundary.
       return offset % BLOCK_SIZE === 0 ? (await Promise.all(writes)).flat() : [];
     });
+  }
+
+  /**
+   * Copies `length` bytes at `offset` of the file `from` (a name the native
+   * code can open: DST's final file) to the same place, hashing them as they
+   * pass; then sets the size to `fileSize`.
+   */
+  async copy(from: string, offset: number, length: number, fileSize: number): Promise<void> {
+    await this.#writing(offset, length, fileSize, () => copyHashed(from, offset, length, fileSize, this.fh.fd));
   }
 
   /**

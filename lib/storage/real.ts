@@ -73,9 +73,11 @@ export class RealStore implements FileService {
   }
 
   async reuse(arena: string, path: ArenaPath, offset: number, length: number, fileSize: number): Promise<void> {
-    const data = await this.read(arena, path, offset, length, 'final');
-    if (data.length !== length) throw new RealizeError('path', `${path}: range ${offset}+${length} is beyond the end of the final file`);
-    await this.send(arena, path, offset, fileSize, data);
+    const dir = await this.#dir(arena, path, true);
+    // Copied in the addon: no buffer of the range's size comes and goes in JS.
+    await withPartial(join(dir, partialName(path)), partialPath(path), (p) =>
+      this.#reading(arena, path, 'final', ({ fh }) => p.copy(fdPath(fh), offset, length, fileSize)),
+    );
   }
 
   async finish(arena: string, path: ArenaPath, mtime: number, root: string): Promise<FileIdentity> {

@@ -1,5 +1,9 @@
-//! hashFile, hashBlocks, rootFromBlocks, verifyBlocks: the BLAKE3 hash tree.
+//! hashFile, hashBlocks, rootFromBlocks, verifyBlocks, readHashed,
+//! copyHashed: the BLAKE3 hash tree.
 
+use std::fs::File;
+use std::mem::ManuallyDrop;
+use std::os::fd::FromRawFd;
 use std::path::PathBuf;
 
 use napi::bindgen_prelude::{AsyncTask, Buffer};
@@ -110,6 +114,52 @@ pub fn verify_blocks(root: String, file_size: f64, blocks: Vec<String>) -> Resul
     let size = offset("fileSize", file_size)?;
     let cvs = parse_blocks(&blocks)?;
     Ok(core::verify_blocks(&root, size, &cvs))
+}
+
+pub struct CopyHashedTask {
+    path: PathBuf,
+    offset: u64,
+    length: u64,
+    size: u64,
+    out_fd: i32,
+}
+
+impl Task for CopyHashedTask {
+    type Output = Vec<core::ChainingValue>;
+    type JsValue = Vec<String>;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        // The caller's open file, borrowed: JS keeps it open until this task
+        // settles, and closes it itself.
+        // SAFETY: ManuallyDrop never closes the descriptor; a bad fd fails the write.
+        let out = ManuallyDrop::new(unsafe { File::from_raw_fd(self.out_fd) });
+        core::copy_hashed(&self.path, self.offset, self.length, self.size, &out).map_err(fail)
+    }
+
+    fn resolve(&mut self, _: Env, values: Self::Output) -> Result<Vec<String>> {
+        Ok(values.iter().map(core::to_hex).collect())
+    }
+}
+
+/// Copies `length` bytes at `offset` of the file at `path` to the same place
+/// of the open file `outFd` (kept open until the promise settles), hashing
+/// them on the way: the values of the blocks copied when they are whole
+/// blocks from a block boundary of a file of `fileSize` bytes, else none.
+#[napi(ts_return_type = "Promise<string[]>")]
+pub fn copy_hashed(
+    path: String,
+    offset_: f64,
+    length: f64,
+    file_size: f64,
+    out_fd: i32,
+) -> Result<AsyncTask<CopyHashedTask>> {
+    Ok(AsyncTask::new(CopyHashedTask {
+        path: path.into(),
+        offset: offset("offset", offset_)?,
+        length: offset("length", length)?,
+        size: offset("fileSize", file_size)?,
+        out_fd,
+    }))
 }
 
 pub struct ReadHashedTask {

@@ -236,6 +236,69 @@ pub fn pass_and_hash_pieces<E>(
     Ok(hashes.map(BlockHashes::finish).unwrap_or_default())
 }
 
+/// Why [`copy_hashed`] failed.
+#[derive(Debug)]
+pub enum CopyError {
+    /// Reading the source: missing, not a regular file, or shorter than the range.
+    Read(FileError),
+    /// Writing the copy.
+    Write(std::io::Error),
+}
+
+impl fmt::Display for CopyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CopyError::Read(e) => e.fmt(f),
+            CopyError::Write(e) => write!(f, "cannot write the partial file: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for CopyError {}
+
+/// Copies `[offset, offset + len)` of the file at `path` to the same place
+/// of `out` through one buffer of [`PASS`] bytes, hashing each piece between
+/// its read and its write (while it is in the cache): the values of the
+/// blocks copied when they are whole blocks from a block boundary of a file
+/// of `size` bytes, else none. The source must hold the whole range.
+pub fn copy_hashed(
+    path: &Path,
+    offset: u64,
+    len: u64,
+    size: u64,
+    out: &std::fs::File,
+) -> Result<Vec<ChainingValue>, CopyError> {
+    use std::os::unix::fs::FileExt;
+    let input = Input::open(path).map_err(CopyError::Read)?;
+    if input.clip(offset, len) < len {
+        return Err(CopyError::Read(FileError::Shrank {
+            path: path.to_owned(),
+            size: input.size(),
+            at: input.size(),
+        }));
+    }
+    let mut hashes = offset
+        .is_multiple_of(BLOCK_SIZE)
+        .then_some(offset / BLOCK_SIZE)
+        .filter(|&f| check_whole_blocks(size, f, len).is_ok())
+        .map(|f| BlockHashes::new(size, f));
+    let mut buf = vec![0u8; PASS.min(len as usize)];
+    let mut done = 0u64;
+    while done < len {
+        let piece = &mut buf[..(len - done).min(PASS as u64) as usize];
+        input
+            .read_exact_at(piece, offset + done)
+            .map_err(CopyError::Read)?;
+        if let Some(h) = hashes.as_mut() {
+            h.update(piece);
+        }
+        out.write_all_at(piece, offset + done)
+            .map_err(CopyError::Write)?;
+        done += piece.len() as u64;
+    }
+    Ok(hashes.map(BlockHashes::finish).unwrap_or_default())
+}
+
 /// Reads `[offset, offset + buf.len())` of the file at `path` into `buf` a
 /// chunk at a time, hashing each chunk right after its read (still in the
 /// cache): how many bytes were read (fewer if the file is shorter now) and,
@@ -518,6 +581,35 @@ mod tests {
         assert!(values.unwrap().is_empty(), "not whole blocks: no values");
         let failed = pass_and_hash_pieces(3 * MIB as u64, Some(0), &short, |_| Err("full"));
         assert_eq!(failed, Err("full"), "a failed pass is the error");
+    }
+
+    #[test]
+    fn copies_hashed_on_the_way_equal_the_file_tree() {
+        let dir = crate::testutil::TempDir::new("copy-hashed");
+        let (src, dst) = (dir.path().join("src"), dir.path().join("dst"));
+        let data = crate::testutil::noise(3 * MIB + 5, 6);
+        std::fs::write(&src, &data).unwrap();
+        let h = hash_bytes(&data);
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(&dst)
+            .unwrap();
+        let size = data.len() as u64;
+        // The tail from block 1, then block 0: each lands where it was.
+        let tail = copy_hashed(&src, MIB as u64, size - MIB as u64, size, &out).unwrap();
+        assert_eq!(tail, h.blocks[1..]);
+        let head = copy_hashed(&src, 0, MIB as u64, size, &out).unwrap();
+        assert_eq!(head, h.blocks[..1]);
+        assert_eq!(std::fs::read(&dst).unwrap(), data);
+        // Not whole blocks: copied, no values.
+        assert!(copy_hashed(&src, 5, 100, size, &out).unwrap().is_empty());
+        // A source shorter than the range copies nothing.
+        let e = copy_hashed(&src, 3 * MIB as u64, 6, size, &out).unwrap_err();
+        assert!(e.to_string().contains("shrank"), "{e}");
+        assert_eq!(std::fs::read(&dst).unwrap(), data);
     }
 
     #[test]
