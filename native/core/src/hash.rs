@@ -312,7 +312,9 @@ pub fn read_hashed(
 ) -> Result<(usize, Vec<ChainingValue>), FileError> {
     let input = Input::open(path)?;
     let len = input.clip(offset, buf.len() as u64) as usize;
-    let first = offset.is_multiple_of(BLOCK_SIZE).then_some(offset / BLOCK_SIZE);
+    let first = offset
+        .is_multiple_of(BLOCK_SIZE)
+        .then_some(offset / BLOCK_SIZE);
     let mut hashes = first
         .filter(|&f| len == buf.len() && check_whole_blocks(size, f, len as u64).is_ok())
         .map(|f| BlockHashes::new(size, f));
@@ -568,7 +570,10 @@ mod tests {
             });
             assert_eq!(values.unwrap(), h.blocks, "size {n}");
             assert_eq!(passed, data, "every byte passed on, in order");
-            assert!(calls <= n.div_ceil(PASS).max(1), "at least {PASS} bytes a time");
+            assert!(
+                calls <= n.div_ceil(PASS).max(1),
+                "at least {PASS} bytes a time"
+            );
             if n > 2 * MIB {
                 let tail: Vec<&[u8]> = data[MIB..].chunks(1000).collect();
                 let values = pass_and_hash_pieces(n as u64, Some(1), &tail, |_| Ok::<(), ()>(()));

@@ -64,7 +64,11 @@ mod tests {
         let (a, b, c) = (b"abc".as_slice(), b"".as_slice(), b"defgh".as_slice());
         let mut p = Pieces::new(&[a, b, c]);
         assert_eq!(p.iovecs(|_| true).len(), 2, "empty pieces are dropped");
-        assert_eq!(p.iovecs(|len| len < 4).len(), 1, "a run stops at the first piece refused");
+        assert_eq!(
+            p.iovecs(|len| len < 4).len(),
+            1,
+            "a run stops at the first piece refused"
+        );
         p.advance(4);
         assert_eq!(p.next_len(), 4);
         let iov = p.iovecs(|_| false);

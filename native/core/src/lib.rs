@@ -35,9 +35,9 @@ pub use diff::{diff_bytes, diff_file, DiffError};
 pub use dir::{scan_dir, DirItem, EntryKind};
 pub use file::FileError;
 pub use hash::{
-    block_count, copy_hashed, hash_blocks, hash_bytes, hash_data_blocks, hash_file, pass_and_hash_pieces,
-    read_hashed, root_from_blocks, verify_blocks, BlockRangeError, ChainingValue, CopyError, FileHash,
-    TreeError, BLOCK_SIZE,
+    block_count, copy_hashed, hash_blocks, hash_bytes, hash_data_blocks, hash_file,
+    pass_and_hash_pieces, read_hashed, root_from_blocks, verify_blocks, BlockRangeError,
+    ChainingValue, CopyError, FileHash, TreeError, BLOCK_SIZE,
 };
 pub use hex::{from_hex, to_hex, HexError};
 pub use notify::{notify_to, sd_notify, NotifyError};

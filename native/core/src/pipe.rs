@@ -431,7 +431,13 @@ mod tests {
             }
             let mut out = Writer::new(w, true);
             let wrote = out.write_all(&pieces, &stop).unwrap();
-            assert_eq!(wrote, Wrote { done: true, referenced: true });
+            assert_eq!(
+                wrote,
+                Wrote {
+                    done: true,
+                    referenced: true
+                }
+            );
             assert_eq!(out.sent(), sent.len() as u64);
             // The pieces stay untouched until the reader has them all.
             assert!(out.drain(std::time::Duration::from_secs(10)));
@@ -456,9 +462,15 @@ mod tests {
         // SAFETY: reads into a buffer we own.
         let n = unsafe { libc::read(r, buf.as_mut_ptr().cast(), buf.len()) };
         assert_eq!(out.taken(), n as u64);
-        assert!(!out.drain(std::time::Duration::from_millis(5)), "the rest is unread");
+        assert!(
+            !out.drain(std::time::Duration::from_millis(5)),
+            "the rest is unread"
+        );
         release_fd(r);
-        assert!(out.drain(std::time::Duration::from_secs(1)), "a reader gone drains");
+        assert!(
+            out.drain(std::time::Duration::from_secs(1)),
+            "a reader gone drains"
+        );
         // Small pieces are copied, so they are taken at once.
         let (r, w2) = nonblocking_pipe();
         let mut small = Writer::new(w2, true);
