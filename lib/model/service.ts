@@ -46,8 +46,15 @@ export function isIncoming(data: Buffer | readonly Buffer[] | IncomingBytes): da
 }
 
 /** Bytes read from a file, with the values of the whole blocks among them (the last may end the file). */
+/** Bytes in one buffer, or in the pieces they arrived in (passed on as they are). */
+export type Bytes = Buffer | readonly Buffer[];
+
+export function byteLength(data: Bytes): number {
+  return Buffer.isBuffer(data) ? data.length : data.reduce((n, c) => n + c.length, 0);
+}
+
 export interface HashedBytes {
-  data: Buffer;
+  data: Bytes;
   blocks: string[];
 }
 

@@ -17,7 +17,8 @@ export interface Hello {
 
 export interface Reply {
   result?: unknown;
-  bulk?: Buffer;
+  /** Complete: its pieces as they arrived, or joined with buffer(). */
+  bulk: Bulk;
 }
 
 /** What a handler answers: its bulk may be pieces, written as they are. */
@@ -222,7 +223,7 @@ export class Session extends EventEmitter {
         const p = this.#pending.get(f.id);
         if (!p) return; // cancelled meanwhile
         this.#pending.delete(f.id);
-        if (f.kind === Kind.Response) p.resolve({ result: f.meta, bulk: f.bulk.buffer() });
+        if (f.kind === Kind.Response) p.resolve({ result: f.meta, bulk: f.bulk });
         else p.reject(remoteError(f.meta));
         return;
       }

@@ -8,7 +8,7 @@ import type { BufferPool } from '../model/buffers.js';
 import { RealizeError, batchUnlessFailed } from '../model/errors.js';
 import type { ArenaPath } from '../model/path.js';
 import { ByteRange, splitRanges } from '../model/range.js';
-import type { FileEntry, FileHashes, FileIdentity, FileService } from '../model/service.js';
+import { byteLength, type Bytes, type FileEntry, type FileHashes, type FileIdentity, type FileService } from '../model/service.js';
 import { BLOCK_SIZE, rootFromBlocks } from '../native.js';
 import type { Limit } from './limit.js';
 
@@ -202,8 +202,8 @@ function blockRuns(range: ByteRange, kindOf: (b: number) => BlockKind): { run: B
 }
 
 /** The data read for `range`, refused if the source shrank since it was listed. */
-function whole(data: Buffer, range: ByteRange, job: FileJob, opts: TransferOptions): Buffer {
-  if (data.length !== range.length) throw new RealizeError('conflict', `the source changed while being read (${job.src} is shorter than listed); kept`);
+function whole<B extends Bytes>(data: B, range: ByteRange, job: FileJob, opts: TransferOptions): B {
+  if (byteLength(data) !== range.length) throw new RealizeError('conflict', `the source changed while being read (${job.src} is shorter than listed); kept`);
   opts.onBytes(0, 'read');
   return data;
 }

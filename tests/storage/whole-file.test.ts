@@ -141,7 +141,7 @@ test('a hashed read, here and through the protocol: the bytes with the block val
     const whole = await hashFile(join(root, 'f'));
     for (const side of [store, remote]) {
       const head = await side.readHashed('a', parsePath('f'), 0, 2 * MIB, data.length);
-      assert.ok(head.data.equals(data.subarray(0, 2 * MIB)));
+      assert.ok(Buffer.concat([head.data].flat()).equals(data.subarray(0, 2 * MIB)));
       assert.deepEqual(head.blocks, whole.blocks.slice(0, 2));
       const tail = await side.readHashed('a', parsePath('f'), 2 * MIB, MIB + 5, data.length);
       assert.deepEqual(tail.blocks, whole.blocks.slice(2));
