@@ -17,6 +17,14 @@ const dir = tempDir();
 let h: Household;
 let sshd: Sshd;
 const remoteServe = `${process.execPath} ${BIN_DIR}realize-serve.js`;
+const MIB = 1 << 20;
+
+/** New, empty SRC and DST directories named after a test. */
+function srcAndDst(name: string): [string, string] {
+  const both: [string, string] = [join(dir, `${name}-src`), join(dir, `${name}-dst`)];
+  both.forEach((d) => mkdirSync(d));
+  return both;
+}
 
 before(async () => {
   mkdirSync(join(dir, 'household'));
@@ -112,11 +120,7 @@ test('one edited block of a large file over ssh: only its delta crosses, the res
 });
 
 test('older files grown, cut short, shifted or edited in far-apart blocks: each brought level over ssh by deltas, none re-sent whole', async () => {
-  const MIB = 1 << 20;
-  const src = join(dir, 'shapes-src');
-  const dst = join(dir, 'shapes-dst');
-  mkdirSync(src);
-  mkdirSync(dst);
+  const [src, dst] = srcAndDst('shapes');
   const base = randomBytes(11 * MIB + 12345);
   const edited = Buffer.from(base);
   edited.fill(1, 2 * MIB + 10, 2 * MIB + 200);
@@ -193,11 +197,7 @@ test('kill -9 mid-file, then a rerun finishes it and sends only what was missing
 });
 
 test('a partial cut off mid-range, with a bad block: only the blocks it lacks cross', async () => {
-  const MIB = 1 << 20;
-  const src = join(dir, 'held-src');
-  const dst = join(dir, 'held-dst');
-  mkdirSync(src);
-  mkdirSync(dst);
+  const [src, dst] = srcAndDst('held');
   const data = randomBytes(20 * MIB + 12345);
   writeFileSync(join(src, 'f.bin'), data);
   // What a run killed 4 KiB into block 11 may leave, and block 3 spoiled since.
