@@ -18,6 +18,8 @@
 
 use std::cell::RefCell;
 use std::fmt;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -266,9 +268,8 @@ pub fn copy_hashed(
     offset: u64,
     len: u64,
     size: u64,
-    out: &std::fs::File,
+    out: &File,
 ) -> Result<Vec<ChainingValue>, CopyError> {
-    use std::os::unix::fs::FileExt;
     let input = Input::open(path).map_err(CopyError::Read)?;
     if input.clip(offset, len) < len {
         return Err(CopyError::Read(FileError::Shrank {
