@@ -15,6 +15,7 @@ import { Limit, forEachLimited } from './limit.js';
 import type { SyncMetrics } from './metrics.js';
 import { BufferPool } from '../model/buffers.js';
 import { Committer } from './commit.js';
+import { Prehash } from './prehash.js';
 import { BATCH_BYTES, BATCH_FILES, SMALL_FILE, deleteSource, transferFile, transferSmall, type FileJob, type Method, type Outcome } from './transfer.js';
 
 export interface SyncOptions {
@@ -93,15 +94,19 @@ export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
         connectingDst.then((d) => (dst = d), () => {});
         const srcListing = connecting.then((s) => (src = s).files.list(s.arena, { prefix: s.prefix }));
         srcListing.catch(() => {});
+        // A local SRC is hashed while a remote DST is being reached (see prehash.ts).
+        const prehash = srcListing.then((l) => (src?.local && dstSpec.kind !== 'local' ? new Prehash(src.files, src.arena, l.files, SMALL_FILE) : undefined), () => undefined);
         [src, dst] = await Promise.all([connecting, connectingDst]);
         if (dst) await refuseSameDirectory(src, dst);
         const pending = await plan(src, srcListing, dst, done);
+        const prehashed = await prehash;
+        prehashed?.stop();
         if (!announced) {
           announced = true;
           stats.skipped = pending.skipped;
           opts.emit({ event: 'start', files: pending.jobs.length, bytes: pending.jobs.reduce((n, j) => n + j.entry.size, 0), skipped: pending.skipped });
         }
-        const networkFailure = await moveAll(src, dst, pending.jobs, opts, signal, stats, done);
+        const networkFailure = await moveAll(src, dst, pending.jobs, { ...opts, prehashed }, signal, stats, done);
         if (!networkFailure) break;
         throw networkFailure;
       } catch (err) {
@@ -212,7 +217,7 @@ function unitsOf(jobs: FileJob[]): Unit[] {
 }
 
 /** Moves every job; returns the first network error (to reconnect and retry), after the other files had their chance. */
-async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[], opts: SyncOptions, signal: AbortSignal, stats: { ok: number; failed: number; bytes: number }, done: Set<string>): Promise<RealizeError | undefined> {
+async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[], opts: SyncOptions & { prehashed?: Prehash }, signal: AbortSignal, stats: { ok: number; failed: number; bytes: number }, done: Set<string>): Promise<RealizeError | undefined> {
   const limit = new Limit(RANGES_IN_FLIGHT);
   const buffers = new BufferPool(RANGES_IN_FLIGHT);
   const smallLimit = new Limit(SMALL_RANGES_IN_FLIGHT);
@@ -282,7 +287,7 @@ async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[]
     for (const f of tracked) f.start();
     if (opts.dryRun || !dst) return tracked.forEach((f) => f.dryRun());
     const dstSide = { files: dst.files, arena: dst.arena };
-    const common = { rangeSize: opts.rangeSize, limit, smallLimit, buffers, signal, onFallback: () => opts.metrics?.fallbacks.inc() };
+    const common = { rangeSize: opts.rangeSize, limit, smallLimit, buffers, signal, onFallback: () => opts.metrics?.fallbacks.inc(), prehashed: (e: FileEntry) => opts.prehashed?.take(e) ?? Promise.resolve(undefined) };
     try {
       if (unit.small) {
         const results = await transferSmall(srcSide, dstSide, unit.jobs.map((u) => u.job), common);

@@ -43,6 +43,8 @@ export interface TransferOptions {
   onFallback(): void;
   /** Buffers that ranges read from a local SRC are read into. */
   buffers: BufferPool;
+  /** SRC's hash of a file, if one was made of the version listed before the run began (Prehash). */
+  prehashed?: (entry: FileEntry) => Promise<FileHashes | undefined>;
   signal: AbortSignal;
 }
 
@@ -67,7 +69,7 @@ export const BATCH_BYTES = 8 << 20;
 export async function transferFile(src: Side, dst: Side, job: FileJob, opts: TransferOptions): Promise<Outcome> {
   if (!job.dstFinal && !job.dstPartial) return sendFresh(src, dst, job, opts);
   const size = job.entry.size;
-  const srcHashing = src.files.hash(src.arena, job.src, 'final');
+  const srcHashing = (async () => (await opts.prehashed?.(job.entry)) ?? src.files.hash(src.arena, job.src, 'final'))();
   srcHashing.catch(() => {});
 
   let finalHashes: FileHashes | undefined;
@@ -155,9 +157,17 @@ export async function transferSmall(src: Side, dst: Side, jobs: FileJob[], opts:
 /**
  * A file DST has no form of: SRC hashes each range as it reads it, so it is
  * read once, and the root is SRC's own word for exactly the bytes sent; the
- * version listed is the one a move may delete.
+ * version listed is the one a move may delete. One hashed while DST was
+ * being reached is only read (a change since shows at DST's check).
  */
 async function sendFresh(src: Side, dst: Side, job: FileJob, opts: TransferOptions): Promise<Outcome> {
+  const hashed = await opts.prehashed?.(job.entry);
+  if (hashed) {
+    await eachRange(hashed.size, opts, (range) => sendRange(src, dst, job, range, hashed.size, opts));
+    opts.signal.throwIfAborted();
+    await verifyAndFinish(src, dst, job, hashed, opts);
+    return { changed: true, hash: hashed.root, source: hashed };
+  }
   const { size, mtime, ino } = job.entry;
   const blocks: string[][] = [];
   await eachRange(size, opts, async (range, i) => {
