@@ -94,8 +94,9 @@ export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
         connectingDst.then((d) => (dst = d), () => {});
         const srcListing = connecting.then((s) => (src = s).files.list(s.arena, { prefix: s.prefix }));
         srcListing.catch(() => {});
-        // A local SRC is hashed while a remote DST is being reached (see prehash.ts).
-        const prehash = srcListing.then((l) => (src?.local && dstSpec.kind !== 'local' ? new Prehash(src.files, src.arena, l.files, SMALL_FILE) : undefined), () => undefined);
+        // A local SRC is hashed while a remote DST is being reached (see prehash.ts); a dry run needs no hashes.
+        const ahead = !opts.dryRun && dstSpec.kind !== 'local';
+        const prehash = srcListing.then((l) => (ahead && src?.local ? new Prehash(src.files, src.arena, l.files, SMALL_FILE) : undefined), () => undefined);
         [src, dst] = await Promise.all([connecting, connectingDst]);
         if (dst) await refuseSameDirectory(src, dst);
         const pending = await plan(src, srcListing, dst, done);
