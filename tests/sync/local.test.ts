@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileS
 import { join } from 'node:path';
 import { BIN_DIR, runBin } from '../helpers/run.js';
 import { syncJson } from '../helpers/sync.js';
-import { b3sums, exists, listFiles, makeTree } from '../helpers/tree.js';
+import { b3sum, b3sums, exists, listFiles, makeTree } from '../helpers/tree.js';
 import { tempDir } from '../helpers/tmp.js';
 
 test('moves a tree: every file verified at the destination, gone from the source', async () => {
@@ -251,6 +251,33 @@ test('small files onto a full disk: each that does not fit fails alone, its sour
       else assert.equal(b3sums(src).get(path), sum, `${path} kept at the source`);
     }
     assert.deepEqual(listFiles(small).filter((f) => f.includes('.part')), []);
+  } finally {
+    execFileSync('umount', [small]);
+  }
+});
+
+test('an edited file onto a disk with no room for its new version: no space, the old one untouched, the source kept', { skip: process.getuid?.() !== 0 && 'needs root to mount a tmpfs' }, async () => {
+  const dir = tempDir();
+  const src = join(dir, 'src');
+  makeTree(src, { 'f.bin': 10 * 1024 * 1024 });
+  const small = join(dir, 'small');
+  mkdirSync(small);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=14m', 'tmpfs', small]);
+  try {
+    writeFileSync(join(small, 'f.bin'), readFileSync(join(src, 'f.bin')));
+    utimesSync(join(small, 'f.bin'), 1_000_000, 1_000_000);
+    const old = b3sum(join(small, 'f.bin'));
+    // One edited block: the rest is copied from the old version into the new, which does not fit beside it.
+    const edited = readFileSync(join(src, 'f.bin'));
+    edited.fill(7, 5_000_000, 5_000_100);
+    writeFileSync(join(src, 'f.bin'), edited);
+    const before = b3sums(src);
+    const r = await syncJson([src, small]);
+    assert.equal(r.status, 1);
+    assert.match(String(r.events.find((e) => e.event === 'file_error')?.error), /no space left on device/i);
+    // (Only the final: reading the partial's holes would need room on the full tmpfs.)
+    assert.equal(b3sum(join(small, 'f.bin')), old, 'the old version as it was');
+    assert.deepEqual(b3sums(src), before, 'the source kept');
   } finally {
     execFileSync('umount', [small]);
   }
