@@ -45,7 +45,6 @@ export function isIncoming(data: Buffer | readonly Buffer[] | IncomingBytes): da
   return !Buffer.isBuffer(data) && !Array.isArray(data);
 }
 
-/** Bytes read from a file, with the values of the whole blocks among them (the last may end the file). */
 /** Bytes in one buffer, or in the pieces they arrived in (passed on as they are). */
 export type Bytes = Buffer | readonly Buffer[];
 
@@ -53,6 +52,7 @@ export function byteLength(data: Bytes): number {
   return Buffer.isBuffer(data) ? data.length : data.reduce((n, c) => n + c.length, 0);
 }
 
+/** Bytes read from a file, with the values of the whole blocks among them (the last may end the file). */
 export interface HashedBytes {
   data: Bytes;
   blocks: string[];

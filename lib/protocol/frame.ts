@@ -10,7 +10,7 @@
 //             meta   JSON, UTF-8 (method and arguments, results, errors, events)
 //             bulk   raw bytes, never re-encoded (file data, signatures, deltas)
 import { RealizeError } from '../model/errors.js';
-import type { IncomingBytes } from '../model/service.js';
+import { byteLength, type IncomingBytes } from '../model/service.js';
 
 export const MAGIC = Buffer.from('REALIZE\n', 'latin1');
 export const PROTOCOL_VERSION = 3;
@@ -49,9 +49,9 @@ export class Bulk implements IncomingBytes {
   #discarding = false;
 
   /** Complete with `chunks`, or open for `length` bytes still to arrive. */
-  constructor(chunks: readonly Buffer[], length = chunks.reduce((n, c) => n + c.length, 0)) {
+  constructor(chunks: readonly Buffer[], length = byteLength(chunks)) {
     this.#chunks = [...chunks];
-    this.#have = chunks.reduce((n, c) => n + c.length, 0);
+    this.#have = byteLength(chunks);
     this.length = length;
   }
 
@@ -181,7 +181,7 @@ export function encodePreamble(version = PROTOCOL_VERSION): Buffer {
 export function encodeFrame(kind: Kind, id: number, meta: unknown, bulk?: Buffer | readonly Buffer[]): Buffer[] {
   const json = Buffer.from(JSON.stringify(meta ?? null), 'utf8');
   const pieces = bulk === undefined ? [] : Buffer.isBuffer(bulk) ? [bulk] : bulk;
-  const bulkLength = pieces.reduce((n, c) => n + c.length, 0);
+  const bulkLength = byteLength(pieces);
   if (json.length > MAX_META) throw new RealizeError('protocol', `message metadata of ${json.length} bytes is over the ${MAX_META}-byte limit`);
   if (HEADER - 4 + json.length + bulkLength > MAX_FRAME) throw new RealizeError('protocol', `frame of ${bulkLength} bytes is over the ${MAX_FRAME}-byte limit`);
   const head = Buffer.allocUnsafe(HEADER);

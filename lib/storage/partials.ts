@@ -8,7 +8,7 @@
 import { constants, promises as fs } from 'node:fs';
 import { RealizeError } from '../model/errors.js';
 import type { ArenaPath } from '../model/path.js';
-import type { IncomingBytes } from '../model/service.js';
+import { byteLength, type IncomingBytes } from '../model/service.js';
 import { BLOCK_SIZE, copyHashed, hashBlocks, rootFromBlocks, startWriteback, tryLockExclusive, writeBlocks } from '../native.js';
 import { WRITE, createExclusive, fdPath, openChecked } from './resolve.js';
 
@@ -55,7 +55,7 @@ class OpenPartial {
 
   /** Writes `pieces` at `offset` and sets the size to `fileSize`; whole blocks (the last may end the file) are hashed as they pass. */
   async write(offset: number, fileSize: number, pieces: readonly Buffer[]): Promise<void> {
-    const length = pieces.reduce((n, c) => n + c.length, 0);
+    const length = byteLength(pieces);
     await this.#writing(offset, length, fileSize, () => writeBlocks(this.fh.fd, offset, fileSize, pieces));
   }
 
