@@ -230,6 +230,7 @@ async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[]
   let networkFailure: RealizeError | undefined;
   const files = jobs.length;
   const srcSide = { files: src.files, arena: src.arena };
+  const prehash = opts.prehashed;
 
   /** One file's events, metrics and bookkeeping. */
   const track = (job: FileJob, index: number) => {
@@ -288,7 +289,7 @@ async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[]
     for (const f of tracked) f.start();
     if (opts.dryRun || !dst) return tracked.forEach((f) => f.dryRun());
     const dstSide = { files: dst.files, arena: dst.arena };
-    const common = { rangeSize: opts.rangeSize, limit, smallLimit, buffers, signal, onFallback: () => opts.metrics?.fallbacks.inc(), prehashed: (e: FileEntry) => opts.prehashed?.take(e) ?? Promise.resolve(undefined) };
+    const common = { rangeSize: opts.rangeSize, limit, smallLimit, buffers, signal, onFallback: () => opts.metrics?.fallbacks.inc(), prehashed: prehash && ((e: FileEntry) => prehash.take(e)) };
     try {
       if (unit.small) {
         const results = await transferSmall(srcSide, dstSide, unit.jobs.map((u) => u.job), common);

@@ -155,34 +155,37 @@ export async function transferSmall(src: Side, dst: Side, jobs: FileJob[], opts:
 }
 
 /**
- * A file DST has no form of: SRC hashes each range as it reads it, so it is
- * read once, and the root is SRC's own word for exactly the bytes sent; the
- * version listed is the one a move may delete. One hashed while DST was
- * being reached is only read (a change since shows at DST's check).
+ * A file DST has no form of: one hashed while DST was being reached is only
+ * read (a change since shows at DST's check); any other is hashed as it is
+ * sent (sendHashing).
  */
 async function sendFresh(src: Side, dst: Side, job: FileJob, opts: TransferOptions): Promise<Outcome> {
   const hashed = await opts.prehashed?.(job.entry);
-  if (hashed) {
-    await eachRange(hashed.size, opts, (range) => sendRange(src, dst, job, range, hashed.size, opts));
-    opts.signal.throwIfAborted();
-    await verifyAndFinish(src, dst, job, hashed, opts);
-    return { changed: true, hash: hashed.root, source: hashed };
-  }
+  if (hashed) await eachRange(hashed.size, opts, (range) => sendRange(src, dst, job, range, hashed.size, opts));
+  const sent = hashed ?? (await sendHashing(src, dst, job, opts));
+  opts.signal.throwIfAborted();
+  await verifyAndFinish(src, dst, job, sent, opts);
+  return { changed: true, hash: sent.root, source: sent };
+}
+
+/**
+ * Sends every range, SRC hashing each as it reads it, so it is read once,
+ * and the root is SRC's own word for exactly the bytes sent; the version
+ * listed is the one a move may delete.
+ */
+async function sendHashing(src: Side, dst: Side, job: FileJob, opts: TransferOptions): Promise<FileHashes> {
   const { size, mtime, ino } = job.entry;
-  const blocks: string[][] = [];
+  const ranges: string[][] = [];
   await eachRange(size, opts, async (range, i) => {
     const buffer = opts.buffers.take(range.length);
     const read = await src.files.readHashed(src.arena, job.src, range.start, range.length, size, buffer);
     await dst.files.send(dst.arena, job.dst, range.start, size, whole(read.data, range, job, opts));
     opts.buffers.give(buffer);
-    blocks[i] = read.blocks;
+    ranges[i] = read.blocks;
     opts.onBytes(range.length, 'send');
   });
-  opts.signal.throwIfAborted();
-  const sent: FileHashes = { size, mtime, ino, blocks: blocks.flat(), root: '' };
-  sent.root = rootFromBlocks(size, sent.blocks);
-  await verifyAndFinish(src, dst, job, sent, opts);
-  return { changed: true, hash: sent.root, source: { size, mtime, ino } };
+  const blocks = ranges.flat();
+  return { size, mtime, ino, blocks, root: rootFromBlocks(size, blocks) };
 }
 
 /** What block `b` of SRC needs: nothing (DST's partial holds it), a copy from the same place in DST's final file, or its bytes. */
