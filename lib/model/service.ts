@@ -80,6 +80,16 @@ export interface FileIdentity {
   ino: number;
 }
 
+/** Whether `a` and `b` are one version of a file. */
+export function sameVersion(a: FileIdentity, b: FileIdentity): boolean {
+  return a.size === b.size && a.mtime === b.mtime && a.ino === b.ino;
+}
+
+/** The version of a file a stat describes. */
+export function versionOf(st: { size: number; mtimeMs: number; ino: number }): FileIdentity {
+  return { size: st.size, mtime: st.mtimeMs, ino: st.ino };
+}
+
 export interface ListOptions {
   /** Only files under this directory prefix. */
   prefix?: ArenaPath;
@@ -113,9 +123,12 @@ export interface FileService {
   /**
    * `read`, with the values of the blocks read, computed by the side that
    * read them as they passed (SRC's own word for what it sent): `offset` is
-   * a block boundary, the file `fileSize` bytes as listed.
+   * a block boundary, `version` the file as listed. Refused
+   * (RealizeError('conflict')) if the file is no longer that version once
+   * read: the values then may mix two versions, and a copy made of them
+   * would be a file that never existed.
    */
-  readHashed(arena: string, path: ArenaPath, offset: number, length: number, fileSize: number, into?: Buffer): Promise<HashedBytes>;
+  readHashed(arena: string, path: ArenaPath, offset: number, length: number, version: FileIdentity, into?: Buffer): Promise<HashedBytes>;
   /** Writes `data` (one buffer, pieces in order, or bytes still arriving) into the partial file at `offset`, then sets its size to `fileSize`. */
   send(arena: string, path: ArenaPath, offset: number, fileSize: number, data: Buffer | readonly Buffer[] | IncomingBytes): Promise<void>;
   /** Copies a range of the final file into the partial (content that did not change), setting its size to `fileSize`. */

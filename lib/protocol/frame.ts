@@ -13,7 +13,7 @@ import { RealizeError } from '../model/errors.js';
 import { byteLength, type IncomingBytes } from '../model/service.js';
 
 export const MAGIC = Buffer.from('REALIZE\n', 'latin1');
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 export const PREAMBLE_SIZE = MAGIC.length + 2;
 /** Largest frame accepted: a range of data (8 MiB by default, at most 32 MiB) plus metadata. */
 export const MAX_FRAME = 33 << 20;

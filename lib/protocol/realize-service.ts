@@ -46,9 +46,10 @@ export function realizeMethods(files: FileService, granted: ReadonlySet<string>,
       return { bulk: await files.read(arena(a), path(a), r.start, r.length, form(a)) };
     },
     async readHashed(a) {
-      const fileSize = size(a.fileSize);
-      const r = range(a, fileSize);
-      const { data, blocks } = await files.readHashed(arena(a), path(a), r.start, r.length, fileSize);
+      const version = identity(a.version);
+      if (!version) throw new RealizeError('protocol', 'malformed request: readHashed without the version read');
+      const r = range(a, version.size);
+      const { data, blocks } = await files.readHashed(arena(a), path(a), r.start, r.length, version);
       return { result: { blocks }, bulk: data };
     },
     // Data goes to disk as it arrives, while still in the cache.
@@ -232,8 +233,8 @@ export class RemoteFiles implements FileService {
     return bulk(await this.session.call('read', { arena, path, offset, length, form }));
   }
 
-  async readHashed(arena: string, path: ArenaPath, offset: number, length: number, fileSize: number): Promise<HashedBytes> {
-    const reply = await this.session.call('readHashed', { arena, path, offset, length, fileSize });
+  async readHashed(arena: string, path: ArenaPath, offset: number, length: number, version: FileIdentity): Promise<HashedBytes> {
+    const reply = await this.session.call('readHashed', { arena, path, offset, length, version: { size: version.size, mtime: version.mtime, ino: version.ino } });
     const blocks = hashes((reply.result as { blocks?: unknown } | null)?.blocks);
     // The pieces as they arrived: written on without first being joined (8 MiB copied and faulted in per range).
     return { data: reply.bulk.chunks, blocks };

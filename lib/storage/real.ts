@@ -8,7 +8,7 @@ import { promises as fs, type Stats } from 'node:fs';
 import { basename, join } from 'node:path';
 import { RealizeError, batchUnlessFailed, toRealizeError } from '../model/errors.js';
 import { partialPath, segments, type ArenaPath } from '../model/path.js';
-import { isIncoming, type FileForm, type FileHashes, type FileIdentity, type FileService, type HashedBytes, type IncomingBytes, type Listing, type ListOptions, type WholeFile, type WholePut } from '../model/service.js';
+import { isIncoming, sameVersion, versionOf, type FileForm, type FileHashes, type FileIdentity, type FileService, type HashedBytes, type IncomingBytes, type Listing, type ListOptions, type WholeFile, type WholePut } from '../model/service.js';
 import { BLOCK_SIZE, applyDeltaTo, diff, fetchFiles, hashBlocks, hashFile, putFiles, readHashed, signature, syncFs } from '../native.js';
 import { listArena } from './listing.js';
 import { closePartial, openForFinish, takePartial, withPartial } from './partials.js';
@@ -54,13 +54,19 @@ export class RealStore implements FileService {
     return this.#reading(arena, path, form, ({ fh }) => readFully(fh, offset, length, into));
   }
 
-  async readHashed(arena: string, path: ArenaPath, offset: number, length: number, fileSize: number, into?: Buffer): Promise<HashedBytes> {
+  async readHashed(arena: string, path: ArenaPath, offset: number, length: number, version: FileIdentity, into?: Buffer): Promise<HashedBytes> {
     const end = offset + length;
+    const fileSize = version.size;
     if (offset % BLOCK_SIZE !== 0 || end > fileSize || (end % BLOCK_SIZE !== 0 && end !== fileSize)) {
       throw new RealizeError('path', `${path}: ${length} bytes at ${offset} are not whole blocks of a file of ${fileSize} bytes`);
     }
     const buf = into && into.length >= length ? into : Buffer.allocUnsafe(length);
-    const read = await this.#reading(arena, path, 'final', ({ fh }) => readHashed(fdPath(fh), offset, length, fileSize, buf));
+    const read = await this.#reading(arena, path, 'final', async ({ fh }) => {
+      const r = await readHashed(fdPath(fh), offset, length, fileSize, buf);
+      // Checked after the read: a write to a range read earlier then shows here, at the latest with the last range.
+      if (!sameVersion(versionOf(await fh.stat()), version)) throw new RealizeError('conflict', `the source changed while being read (${path} was written to during the sync); kept, run again`);
+      return r;
+    });
     // A short read (the file shrank since it was listed) has no values: the caller refuses it.
     return { data: buf.subarray(0, read.length), blocks: read.length === length ? read.blocks : [] };
   }
@@ -172,7 +178,7 @@ export class RealStore implements FileService {
     if (ifMatch) {
       const st = await fs.lstat(final).catch(() => undefined);
       if (!st) return false;
-      if (!st.isFile() || st.size !== ifMatch.size || st.mtimeMs !== ifMatch.mtime || st.ino !== ifMatch.ino) {
+      if (!st.isFile() || !sameVersion(versionOf(st), ifMatch)) {
         throw new RealizeError('conflict', `${path} changed since it was hashed; kept`);
       }
       deleted = await unlinkIfPresent(final, st);

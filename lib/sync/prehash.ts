@@ -4,7 +4,7 @@
 // hashed its copy, instead of both ends hashing at once on shared cores.
 // Starts no new hash once the plan is known, and hashes at most BUDGET bytes.
 import type { ArenaPath } from '../model/path.js';
-import type { FileEntry, FileHashes, FileService } from '../model/service.js';
+import { sameVersion, type FileEntry, type FileHashes, type FileService } from '../model/service.js';
 
 const BUDGET = 2 ** 31;
 
@@ -39,6 +39,6 @@ export class Prehash {
     if (!hashing) return undefined;
     this.#hashes.delete(entry.path);
     const h = await hashing.catch(() => undefined);
-    return h && h.size === entry.size && h.mtime === entry.mtime && h.ino === entry.ino ? h : undefined;
+    return h && sameVersion(h, entry) ? h : undefined;
   }
 }

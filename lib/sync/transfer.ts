@@ -178,7 +178,7 @@ async function sendHashing(src: Side, dst: Side, job: FileJob, opts: TransferOpt
   const ranges: string[][] = [];
   await eachRange(size, opts, async (range, i) => {
     const buffer = opts.buffers.take(range.length);
-    const read = await src.files.readHashed(src.arena, job.src, range.start, range.length, size, buffer);
+    const read = await src.files.readHashed(src.arena, job.src, range.start, range.length, job.entry, buffer);
     await dst.files.send(dst.arena, job.dst, range.start, size, whole(read.data, range, job, opts));
     opts.buffers.give(buffer);
     ranges[i] = read.blocks;

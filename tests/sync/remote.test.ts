@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN_DIR } from '../helpers/run.js';
 import { startHousehold, type Household } from '../helpers/household.js';
@@ -279,6 +279,23 @@ test('a source file modified during its move is not deleted', async () => {
   assert.equal(await run.exited, 1);
   assert.ok(readFileSync(join(src, 'f.bin')).equals(data), 'the modified source is intact');
   assert.ok(run.events().some((e) => e.event === 'file_error'));
+});
+
+test('a copy pulled while the source is written to in place: refused, never a file that mixes two versions', async () => {
+  const [src, dst] = srcAndDst('torn');
+  makeTree(src, { 'f.bin': 48 * MIB });
+  const run = spawnSync(['--copy', '-e', sshd.rsh, '--remote-serve', remoteServe, '--throttle-down', '16M', `${sshd.userHost}:${src}`, dst]);
+  const partial = join(dst, '.f.bin.part');
+  await until(() => exists(partial) && statSync(partial).size > 0, 30_000, 'a partial here');
+  // The first range has been read by now, the last (4 ranges in flight of 6) not yet: a copy of both would be torn.
+  const fd = openSync(join(src, 'f.bin'), 'r+');
+  writeSync(fd, Buffer.alloc(MIB, 1), 0, MIB, 0);
+  writeSync(fd, Buffer.alloc(MIB, 2), 0, MIB, 47 * MIB);
+  closeSync(fd);
+  assert.equal(await run.exited, 1, run.output());
+  const error = run.events().find((e) => e.event === 'file_error');
+  assert.match(String(error?.error), /changed while being read/);
+  assert.ok(!exists(join(dst, 'f.bin')), 'no final copy');
 });
 
 test('10,000 small files to a peer', async () => {

@@ -37,6 +37,11 @@ pub enum FileError {
         /// The offset at which the data ended.
         at: u64,
     },
+    /// The file was written to (its size or mtime changed) while it was being read.
+    Changed {
+        /// The file.
+        path: PathBuf,
+    },
 }
 
 impl fmt::Display for FileError {
@@ -53,6 +58,9 @@ impl fmt::Display for FileError {
                 size,
                 at
             ),
+            FileError::Changed { path } => {
+                write!(f, "{} changed while it was being read", path.display())
+            }
         }
     }
 }
@@ -127,6 +135,26 @@ impl Input {
     /// The file's metadata when it was opened.
     pub(crate) fn metadata(&self) -> &std::fs::Metadata {
         &self.meta
+    }
+
+    /// Fails with [`FileError::Changed`] if the file's size or mtime is no
+    /// longer what it was at open: what was read may then mix two versions.
+    pub(crate) fn check_unchanged(&self) -> Result<(), FileError> {
+        use std::os::unix::fs::MetadataExt;
+        let now = self.file.metadata().map_err(|error| FileError::Io {
+            path: self.path.clone(),
+            error,
+        })?;
+        let was = &self.meta;
+        if now.len() != was.len()
+            || now.mtime() != was.mtime()
+            || now.mtime_nsec() != was.mtime_nsec()
+        {
+            return Err(FileError::Changed {
+                path: self.path.clone(),
+            });
+        }
+        Ok(())
     }
 
     /// Tells the kernel the file will be read front to back (readahead).

@@ -154,7 +154,11 @@ fn fetch_file_into(
     }
     let start = out.len();
     out.resize(start + input.size() as usize, 0);
-    if let Err(e) = input.read_exact_at(&mut out[start..], 0) {
+    // A write during the read would make the bytes a mix of two versions.
+    if let Err(e) = input
+        .read_exact_at(&mut out[start..], 0)
+        .and_then(|()| input.check_unchanged())
+    {
         out.truncate(start);
         return Err(e.into());
     }
@@ -592,6 +596,26 @@ mod tests {
         assert!(e.to_string().contains("since it was listed"), "{e}");
         std::os::unix::fs::symlink("big", dir.path().join("link")).unwrap();
         assert!(fetch_file(&dir.path().join("link"), 1000).is_err());
+    }
+
+    #[test]
+    fn a_file_written_to_while_read_is_refused() {
+        use std::os::unix::fs::FileExt;
+        let dir = TempDir::new("store-changed");
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"before").unwrap();
+        let input = Input::open(&path).unwrap();
+        input.check_unchanged().unwrap();
+        // The same size, a later mtime: only the mtime shows the write.
+        let f = OpenOptions::new().write(true).open(&path).unwrap();
+        f.write_all_at(b"after!", 0).unwrap();
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+        f.set_modified(later).unwrap();
+        let e = input.check_unchanged().unwrap_err();
+        assert!(
+            e.to_string().contains("changed while it was being read"),
+            "{e}"
+        );
     }
 
     #[test]
