@@ -244,6 +244,14 @@ export interface PutFile {
   root: string;
 }
 
+/** A whole file's hash tree and the version that was read (fetchFiles without the bytes). */
+export type HashedFile = Omit<FetchedFile, 'data'>;
+
+/** fetchFiles without the bytes: each file's hash tree and version, or why not, for files of at most `maxSize` bytes. */
+export async function hashFiles(paths: string[], maxSize: number): Promise<(HashedFile | RealizeError)[]> {
+  return (await later(() => native.hashFiles(paths, maxSize))).map((o) => o.file ?? itemError(o.error));
+}
+
 /**
  * Writes whole files, a batch in one call. For each file: refuses bytes
  * that do not hash to its root ('verify') before touching the disk, writes

@@ -145,6 +145,8 @@ export interface FileService {
    * `maxSize` bytes is RealizeError 'conflict': it grew since it was listed).
    */
   fetchMany(arena: string, paths: ArenaPath[], maxSize: number): Promise<(WholeFile | RealizeError)[]>;
+  /** `fetchMany` without the bytes: the hashes and version of each file, how a batch of small files both sides hold is compared. */
+  hashMany(arena: string, paths: ArenaPath[], maxSize: number): Promise<(FileHashes | RealizeError)[]>;
   /**
    * Writes whole files whose final names are free, a batch in one call. For
    * each: refuses data that does not hash to its root ('verify') before

@@ -87,6 +87,14 @@ export function realizeMethods(files: FileService, granted: ReadonlySet<string>,
       });
       return { result: items, bulk: joinAdjacent(data) };
     },
+    async hashMany(a) {
+      const paths = list(a.paths, 'paths').map((p) => parsePath(str(p, 'path')));
+      const max = size(a.maxSize);
+      // Each file is read whole into memory: no larger than one range.
+      if (max > MAX_RANGE) throw new RealizeError('path', `files of up to ${max} bytes are over the ${MAX_RANGE}-byte limit of one read`);
+      const got = await files.hashMany(arena(a), paths, max);
+      return { result: got.map((f) => (f instanceof RealizeError ? { error: errorToWire(f) } : f)) };
+    },
     async put(a, bulk) {
       const ar = arena(a);
       const wanted = list(a.files, 'files') as Args[];
@@ -269,6 +277,17 @@ export class RemoteFiles implements FileService {
     });
     if (offset !== data.length) throw new RealizeError('protocol', 'malformed fetch reply: sizes do not add up to the data');
     return out;
+  }
+
+  async hashMany(arena: string, paths: ArenaPath[], maxSize: number): Promise<(FileHashes | RealizeError)[]> {
+    const items = (await this.session.call('hashMany', { arena, paths, maxSize })).result;
+    if (!Array.isArray(items) || items.length !== paths.length) throw new RealizeError('protocol', 'malformed hashMany reply: one item per path expected');
+    return items.map((v: Args, i): FileHashes | RealizeError => {
+      if (v?.error !== undefined) return remoteError(v.error);
+      const id = identity(v);
+      if (!id || id.size > maxSize) throw new RealizeError('protocol', `malformed hashMany reply for ${paths[i]}`);
+      return { ...id, root: hashes([v.root])[0]!, blocks: hashes(v.blocks) };
+    });
   }
 
   async putMany(arena: string, files: WholePut[]): Promise<(FileIdentity | RealizeError)[]> {

@@ -9,7 +9,7 @@ import { basename, join } from 'node:path';
 import { RealizeError, batchUnlessFailed, toRealizeError } from '../model/errors.js';
 import { partialPath, segments, type ArenaPath } from '../model/path.js';
 import { isIncoming, sameVersion, versionOf, type FileForm, type FileHashes, type FileIdentity, type FileService, type HashedBytes, type IncomingBytes, type Listing, type ListOptions, type WholeFile, type WholePut } from '../model/service.js';
-import { BLOCK_SIZE, applyDeltaTo, diff, fetchFiles, hashBlocks, hashFile, putFiles, readHashed, signature, syncFs } from '../native.js';
+import { BLOCK_SIZE, applyDeltaTo, diff, fetchFiles, hashBlocks, hashFile, hashFiles, putFiles, readHashed, signature, syncFs } from '../native.js';
 import { listArena } from './listing.js';
 import { closePartial, openForFinish, takePartial, withPartial } from './partials.js';
 import { READ, checkArenaRoot, fdPath, openChecked, resolveParent, type OpenFile } from './resolve.js';
@@ -116,9 +116,17 @@ export class RealStore implements FileService {
   }
 
   async fetchMany(arena: string, paths: ArenaPath[], maxSize: number): Promise<(WholeFile | RealizeError)[]> {
+    return batchUnlessFailed(await this.#finalsOf(arena, paths), (ok) => fetchFiles(ok, maxSize));
+  }
+
+  async hashMany(arena: string, paths: ArenaPath[], maxSize: number): Promise<(FileHashes | RealizeError)[]> {
+    return batchUnlessFailed(await this.#finalsOf(arena, paths), (ok) => hashFiles(ok, maxSize));
+  }
+
+  /** The final files' absolute names, each directory checked; a path whose directory is not there is its error. */
+  async #finalsOf(arena: string, paths: ArenaPath[]): Promise<(string | RealizeError)[]> {
     const dirs = await this.#dirsOf(arena, paths, false);
-    const files = dirs.map((d, i) => (d instanceof RealizeError ? d : join(d, finalName(paths[i]!))));
-    return batchUnlessFailed(files, (ok) => fetchFiles(ok, maxSize));
+    return dirs.map((d, i) => (d instanceof RealizeError ? d : join(d, finalName(paths[i]!))));
   }
 
   async putMany(arena: string, files: WholePut[]): Promise<(FileIdentity | RealizeError)[]> {

@@ -16,7 +16,7 @@ import type { SyncMetrics } from './metrics.js';
 import { BufferPool } from '../model/buffers.js';
 import { Committer } from './commit.js';
 import { Prehash } from './prehash.js';
-import { BATCH_BYTES, BATCH_FILES, SMALL_FILE, deleteSource, transferFile, transferSmall, type FileJob, type Method, type Outcome } from './transfer.js';
+import { BATCH_BYTES, BATCH_FILES, SMALL_FILE, compareSmall, deleteSource, transferFile, transferSmall, type FileJob, type Method, type Outcome } from './transfer.js';
 
 export interface SyncOptions {
   src: string;
@@ -192,29 +192,39 @@ async function plan(src: Endpoint, srcListing: Promise<Listing>, dst: Endpoint |
   return { jobs, skipped: s.symlinks + s.special + s.emptyDirs };
 }
 
-/** Work for one slot of --parallel: one file, or a batch of small files DST has no form of. */
+/**
+ * Work for one slot of --parallel: one file ('file'), a batch of small files
+ * DST has no form of ('new'), or a batch of small files DST holds at the
+ * same size ('held': most often the same, as on every run of a --copy).
+ */
 interface Unit {
   jobs: { job: FileJob; index: number }[];
-  small: boolean;
+  kind: 'file' | 'new' | 'held';
 }
 
 function unitsOf(jobs: FileJob[]): Unit[] {
   const units: Unit[] = [];
-  let batch: Unit = { jobs: [], small: true };
-  let bytes = 0;
+  const open = new Map<Unit['kind'], { unit: Unit; bytes: number }>();
   jobs.forEach((job, i) => {
-    const index = i + 1;
-    if (job.dstFinal || job.dstPartial || job.entry.size > SMALL_FILE) return units.push({ jobs: [{ job, index }], small: false });
-    if (batch.jobs.length === BATCH_FILES || bytes + job.entry.size > BATCH_BYTES) {
-      units.push(batch);
-      batch = { jobs: [], small: true };
-      bytes = 0;
+    const item = { job, index: i + 1 };
+    const kind = unitKind(job);
+    if (kind === 'file') return units.push({ jobs: [item], kind });
+    let batch = open.get(kind);
+    if (!batch || batch.unit.jobs.length === BATCH_FILES || batch.bytes + job.entry.size > BATCH_BYTES) {
+      batch = { unit: { jobs: [], kind }, bytes: 0 };
+      units.push(batch.unit);
+      open.set(kind, batch);
     }
-    batch.jobs.push({ job, index });
-    bytes += job.entry.size;
+    batch.unit.jobs.push(item);
+    batch.bytes += job.entry.size;
   });
-  if (batch.jobs.length > 0) units.push(batch);
   return units;
+}
+
+function unitKind(job: FileJob): Unit['kind'] {
+  if (job.entry.size > SMALL_FILE || job.dstPartial) return 'file';
+  if (!job.dstFinal) return 'new';
+  return job.dstFinal.size === job.entry.size ? 'held' : 'file';
 }
 
 /** Moves every job; returns the first network error (to reconnect and retry), after the other files had their chance. */
@@ -290,8 +300,12 @@ async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[]
     if (opts.dryRun || !dst) return tracked.forEach((f) => f.dryRun());
     const dstSide = { files: dst.files, arena: dst.arena };
     const common = { rangeSize: opts.rangeSize, limit, smallLimit, buffers, signal, onFallback: () => opts.metrics?.fallbacks.inc(), prehashed: prehash && ((e: FileEntry) => prehash.take(e)) };
+    const one = (k: number) => {
+      const f = tracked[k]!;
+      return transferFile(srcSide, dstSide, unit.jobs[k]!.job, { ...common, onBytes: f.onBytes }).then(f.succeeded, f.failed);
+    };
     try {
-      if (unit.small) {
+      if (unit.kind === 'new') {
         const results = await transferSmall(srcSide, dstSide, unit.jobs.map((u) => u.job), common);
         results.forEach((r, k) => {
           const f = tracked[k]!;
@@ -299,10 +313,10 @@ async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[]
           f.onBytes(r.source.size, 'send');
           f.succeeded(r);
         });
-      } else {
-        const f = tracked[0]!;
-        f.succeeded(await transferFile(srcSide, dstSide, unit.jobs[0]!.job, { ...common, onBytes: f.onBytes }));
-      }
+      } else if (unit.kind === 'held') {
+        const results = await compareSmall(srcSide, dstSide, unit.jobs.map((u) => u.job), common);
+        await Promise.all(results.map((r, k) => (r ? tracked[k]!.succeeded(r) : one(k))));
+      } else await one(0);
     } catch (err) {
       for (const f of tracked) f.failed(err);
     }

@@ -155,6 +155,30 @@ export async function transferSmall(src: Side, dst: Side, jobs: FileJob[], opts:
 }
 
 /**
+ * Small files DST holds at the same size, a batch at a time: both sides hash
+ * theirs in one call each, and the same root is the same content, left as
+ * it is. One result per job, in order: the outcome, or undefined where that
+ * does not settle it (the contents differ, or either side could not hash
+ * its file), for transferFile to bring level or report. A failure of the
+ * batch as a whole (the network) is thrown.
+ */
+export async function compareSmall(src: Side, dst: Side, jobs: FileJob[], opts: Pick<TransferOptions, 'limit' | 'signal'>): Promise<(Outcome | undefined)[]> {
+  return opts.limit.run(async () => {
+    opts.signal.throwIfAborted();
+    const [theirs, ours] = await Promise.all([
+      src.files.hashMany(src.arena, jobs.map((j) => j.src), SMALL_FILE),
+      dst.files.hashMany(dst.arena, jobs.map((j) => j.dst), SMALL_FILE),
+    ]);
+    return jobs.map((_, i) => {
+      const s = theirs[i]!;
+      const d = ours[i]!;
+      if (s instanceof RealizeError || d instanceof RealizeError || s.root !== d.root) return undefined;
+      return { changed: false, hash: s.root, source: { size: s.size, mtime: s.mtime, ino: s.ino } };
+    });
+  });
+}
+
+/**
  * A file DST has no form of: one hashed while DST was being reached is only
  * read (a change since shows at DST's check); any other is hashed as it is
  * sent (sendHashing).

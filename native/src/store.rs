@@ -1,4 +1,4 @@
-//! fetchFiles, putFiles, syncFs, startWriteback, scanDir, writeBlocks,
+//! fetchFiles, hashFiles, putFiles, syncFs, startWriteback, scanDir, writeBlocks,
 //! tryLockExclusive: batches of whole small files in one call, the
 //! durability barrier, early write-back, a directory listed in one call,
 //! bytes written and hashed in one pass, and the partial-file lock.
@@ -73,33 +73,49 @@ impl Task for FetchFilesTask {
     }
 
     fn resolve(&mut self, _: Env, out: Self::Output) -> Result<FetchedFiles> {
-        let files = out
-            .files
-            .into_iter()
-            .map(|r| match r {
-                Ok((hash, stamp)) => {
-                    let stamp = FileStamp::from(stamp);
-                    FetchOutcome {
-                        file: Some(FetchedFile {
-                            root: core::to_hex(&hash.root),
-                            blocks: hash.blocks.iter().map(core::to_hex).collect(),
-                            size: stamp.size,
-                            mtime: stamp.mtime,
-                            ino: stamp.ino,
-                        }),
-                        error: None,
-                    }
-                }
-                Err(e) => FetchOutcome {
-                    file: None,
-                    error: Some(e.to_string()),
-                },
-            })
-            .collect();
         Ok(FetchedFiles {
             data: out.data.into(),
-            files,
+            files: out.files.into_iter().map(FetchOutcome::from).collect(),
         })
+    }
+}
+
+impl From<std::result::Result<(core::FileHash, core::Stamp), core::StoreError>> for FetchOutcome {
+    fn from(r: std::result::Result<(core::FileHash, core::Stamp), core::StoreError>) -> Self {
+        match r {
+            Ok((hash, stamp)) => {
+                let stamp = FileStamp::from(stamp);
+                FetchOutcome {
+                    file: Some(FetchedFile {
+                        root: core::to_hex(&hash.root),
+                        blocks: hash.blocks.iter().map(core::to_hex).collect(),
+                        size: stamp.size,
+                        mtime: stamp.mtime,
+                        ino: stamp.ino,
+                    }),
+                    error: None,
+                }
+            }
+            Err(e) => FetchOutcome {
+                file: None,
+                error: Some(e.to_string()),
+            },
+        }
+    }
+}
+
+pub struct HashFilesTask(FetchFilesTask);
+
+impl Task for HashFilesTask {
+    type Output = Vec<std::result::Result<(core::FileHash, core::Stamp), core::StoreError>>;
+    type JsValue = Vec<FetchOutcome>;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        Ok(core::hash_files(&self.0.paths, self.0.max))
+    }
+
+    fn resolve(&mut self, _: Env, out: Self::Output) -> Result<Vec<FetchOutcome>> {
+        Ok(out.into_iter().map(FetchOutcome::from).collect())
     }
 }
 
@@ -110,6 +126,15 @@ pub fn fetch_files(paths: Vec<String>, max_size: f64) -> Result<AsyncTask<FetchF
         paths: paths.into_iter().map(PathBuf::from).collect(),
         max: offset("maxSize", max_size)?,
     }))
+}
+
+/// fetchFiles without the bytes: each file's hash tree and version, or why not.
+#[napi(ts_return_type = "Promise<FetchOutcome[]>")]
+pub fn hash_files(paths: Vec<String>, max_size: f64) -> Result<AsyncTask<HashFilesTask>> {
+    Ok(AsyncTask::new(HashFilesTask(FetchFilesTask {
+        paths: paths.into_iter().map(PathBuf::from).collect(),
+        max: offset("maxSize", max_size)?,
+    })))
 }
 
 /// One file to put: its place, its bytes, its mtime and root.

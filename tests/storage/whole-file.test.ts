@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RealizeError } from '../../lib/model/errors.js';
 import { hashFile, rootFromBlocks } from '../../lib/native.js';
@@ -126,6 +126,31 @@ test('through the protocol: fetch and put validated, limits enforced, errors kee
     assert.deepEqual(fetched.map((f) => (f instanceof RealizeError ? f.code : f.data.toString())), ['over the wire', 'not_found', 'over the wire']);
     await rejects(remote.flush('b', []), 'auth', /not granted/);
     await remote.flush('a', [parsePath('g/h')]);
+  } finally {
+    close();
+  }
+});
+
+test('hashMany, here and through the protocol: the b3sum root and version of each file, without its bytes; one missing or grown past the limit is its own error', async () => {
+  const { root, store, remote, close } = served();
+  try {
+    writeFileSync(join(root, 'one'), 'first file');
+    mkdirSync(join(root, 'd'));
+    writeFileSync(join(root, 'd/two'), Buffer.alloc(3000, 2));
+    const st = statSync(join(root, 'd/two'));
+    for (const side of [store, remote]) {
+      const got = await side.hashMany('a', ['one', 'nope', 'd/two', 'd/nope/x'].map(parsePath), 2000);
+      assert.equal(got.length, 4);
+      const [one, missing, grown, noDir] = got;
+      assert.ok(!(one instanceof RealizeError) && one!.root === b3sum(join(root, 'one')) && one!.size === 10 && one!.blocks.length === 1);
+      assert.ok(missing instanceof RealizeError && missing.code === 'not_found', String(missing));
+      assert.ok(grown instanceof RealizeError && grown.code === 'conflict', String(grown));
+      assert.ok(noDir instanceof RealizeError && noDir.code === 'not_found', String(noDir));
+      const [two] = await side.hashMany('a', [parsePath('d/two')], 4096);
+      assert.ok(!(two instanceof RealizeError));
+      assert.deepEqual({ ...two!, blocks: two!.blocks.length }, { size: 3000, mtime: st.mtimeMs, ino: st.ino, root: b3sum(join(root, 'd/two')), blocks: 1 });
+    }
+    await rejects(remote.hashMany('a', [parsePath('one')], 64 << 20), 'path', /over the \d+-byte limit/);
   } finally {
     close();
   }

@@ -281,6 +281,34 @@ test('a source file modified during its move is not deleted', async () => {
   assert.ok(run.events().some((e) => e.event === 'file_error'));
 });
 
+test('a --copy run again over ssh: small files DST holds are compared in batches; the same are unchanged, one edited at the same size is copied, one changed at DST since is a conflict', async () => {
+  const [src, dst] = srcAndDst('again');
+  const files: Record<string, number> = {};
+  for (let i = 0; i < 300; i++) files[`d${i % 3}/f${i}`] = 1000 + i;
+  makeTree(src, files);
+  const args = ['--copy', '-e', sshd.rsh, '--remote-serve', remoteServe, src, `${sshd.userHost}:${dst}`];
+  let r = await syncJson(args);
+  assert.equal(r.status, 0, r.stderr);
+  // Same sizes, new bytes: one edited at SRC, one at DST (newer there).
+  writeFileSync(join(src, 'd0/f0'), randomBytes(1000));
+  writeFileSync(join(dst, 'd1/f1'), randomBytes(1001));
+  const later = Date.now() / 1000 + 60;
+  utimesSync(join(dst, 'd1/f1'), later, later);
+  r = await syncJson(args);
+  assert.equal(r.status, 1, r.stderr);
+  const actions = r.events.filter((e) => e.event === 'file_done').map((e) => e.action);
+  assert.equal(actions.filter((a) => a === 'unchanged').length, 298);
+  assert.deepEqual(r.events.filter((e) => e.event === 'file_done' && e.action === 'copied').map((e) => e.path), ['d0/f0']);
+  assert.deepEqual(r.events.filter((e) => e.event === 'file_error').map((e) => [e.path, /conflict/.test(String(e.error))]), [['d1/f1', true]]);
+  assert.ok(readFileSync(join(dst, 'd0/f0')).equals(readFileSync(join(src, 'd0/f0'))));
+  const [held, there] = [b3sums(src), b3sums(dst)];
+  held.delete('d1/f1');
+  there.delete('d1/f1');
+  assert.deepEqual(there, held);
+  // Of the 345 KB the files hold, only the edited one's bytes went out again.
+  assert.ok((r.summary!.wire_bytes_sent as number) < 50_000, String(r.summary!.wire_bytes_sent));
+});
+
 test('a copy pulled while the source is written to in place: refused, never a file that mixes two versions', async () => {
   const [src, dst] = srcAndDst('torn');
   makeTree(src, { 'f.bin': 48 * MIB });

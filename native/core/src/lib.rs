@@ -47,6 +47,6 @@ pub use signature::{
     MIN_STRONG_LEN,
 };
 pub use store::{
-    fetch_file, fetch_files, put_file, put_files, start_writeback, sync_fs, try_lock_exclusive,
-    write_pieces_at, Fetched, FetchedBatch, PutRequest, Stamp, StoreError,
+    fetch_file, fetch_files, hash_files, put_file, put_files, start_writeback, sync_fs,
+    try_lock_exclusive, write_pieces_at, Fetched, FetchedBatch, PutRequest, Stamp, StoreError,
 };

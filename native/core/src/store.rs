@@ -335,6 +335,20 @@ pub fn fetch_files(paths: &[PathBuf], max: u64) -> FetchedBatch {
     FetchedBatch { data, files }
 }
 
+/// The hash tree and version of each path as [`fetch_file`] reads them, without
+/// the bytes: how a batch of small files the other side holds is compared.
+/// One read buffer serves the batch.
+pub fn hash_files(paths: &[PathBuf], max: u64) -> Vec<Result<(FileHash, Stamp), StoreError>> {
+    let mut buf = Vec::new();
+    paths
+        .iter()
+        .map(|p| {
+            buf.clear();
+            fetch_file_into(p, max, &mut buf)
+        })
+        .collect()
+}
+
 /// [`put_file`] for each request, one result per request. One after another:
 /// files created in one directory at once contend for its lock.
 /// Each directory is opened once for the files it receives in a row.
@@ -596,6 +610,26 @@ mod tests {
         assert!(e.to_string().contains("since it was listed"), "{e}");
         std::os::unix::fs::symlink("big", dir.path().join("link")).unwrap();
         assert!(fetch_file(&dir.path().join("link"), 1000).is_err());
+    }
+
+    #[test]
+    fn hashed_in_a_batch_as_fetched() {
+        let dir = TempDir::new("store-hash-batch");
+        std::fs::write(dir.path().join("a"), b"first").unwrap();
+        std::fs::write(dir.path().join("c"), vec![3u8; 5000]).unwrap();
+        let paths = ["a", "missing", "c"].map(|n| dir.path().join(n));
+        let got = hash_files(&paths, 4096);
+        assert_eq!(got.len(), 3);
+        let (hash, stamp) = got[0].as_ref().unwrap();
+        assert_eq!(hash.root, hash_bytes(b"first").root);
+        assert_eq!(stamp.size, 5);
+        assert!(got[1].is_err());
+        // Over the limit: it grew since it was listed.
+        assert!(got[2]
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("since it was listed"));
     }
 
     #[test]
