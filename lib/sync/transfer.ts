@@ -1,5 +1,7 @@
 // Brings files level from SRC to DST (DESIGN §5, steps 2–5): small fresh
-// files whole, a batch in one fetch and one put; others in ranges sent, or cut
+// files whole, a batch in one fetch and one put; small files DST holds at the
+// same size compared by root, a batch in one hashMany a side; others in
+// ranges sent, or cut
 // into runs of blocks DST's partial already holds, runs reused from DST's
 // final file and runs patched with rolling-hash deltas, the partial verified
 // against SRC's BLAKE3 root and made final. deleteSource ends a move, once
