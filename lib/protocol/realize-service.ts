@@ -90,8 +90,8 @@ export function realizeMethods(files: FileService, granted: ReadonlySet<string>,
     async hashMany(a) {
       const paths = list(a.paths, 'paths').map((p) => parsePath(str(p, 'path')));
       const max = size(a.maxSize);
-      // Each file is read whole into memory: no larger than one range.
-      if (max > MAX_RANGE) throw new RealizeError('path', `files of up to ${max} bytes are over the ${MAX_RANGE}-byte limit of one read`);
+      // As much reading as one fetch may ask for.
+      if (max * paths.length > MAX_RANGE) throw new RealizeError('path', `${paths.length} files of up to ${max} bytes are over the ${MAX_RANGE}-byte limit of one call`);
       const got = await files.hashMany(arena(a), paths, max);
       return { result: got.map((f) => (f instanceof RealizeError ? { error: errorToWire(f) } : f)) };
     },

@@ -53,6 +53,8 @@ const SMALL_RANGES_IN_FLIGHT = 64;
 const COMMIT_BATCH = 1000;
 const COMMIT_DELAY_MS = 1000;
 const DELETES_IN_FLIGHT = 16;
+/** Files of one batch of held small files brought level at once when their contents differ. */
+const HELD_DIFFERING_AT_ONCE = 4;
 
 export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
   const started = Date.now();
@@ -314,8 +316,15 @@ async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[]
           f.succeeded(r);
         });
       } else if (unit.kind === 'held') {
-        const results = await compareSmall(srcSide, dstSide, unit.jobs.map((u) => u.job), common);
-        await Promise.all(results.map((r, k) => (r ? tracked[k]!.succeeded(r) : one(k))));
+        // Only the network fails the batch; anything else leaves each file to transferFile.
+        const results = await compareSmall(srcSide, dstSide, unit.jobs.map((u) => u.job), common).catch((err: unknown) => {
+          if (signal.aborted || toRealizeError(err).code === 'network') throw err;
+          return unit.jobs.map(() => undefined);
+        });
+        results.forEach((r, k) => r && tracked[k]!.succeeded(r));
+        // The files that differ, a few at a time, as separate units would be.
+        const differ = results.flatMap((r, k) => (r ? [] : [k]));
+        await forEachLimited(differ, HELD_DIFFERING_AT_ONCE, one);
       } else await one(0);
     } catch (err) {
       for (const f of tracked) f.failed(err);

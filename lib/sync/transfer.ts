@@ -204,7 +204,7 @@ async function sendHashing(src: Side, dst: Side, job: FileJob, opts: TransferOpt
   const ranges: string[][] = [];
   await eachRange(size, opts, async (range, i) => {
     const buffer = opts.buffers.take(range.length);
-    const read = await src.files.readHashed(src.arena, job.src, range.start, range.length, job.entry, buffer);
+    const read = await src.files.readHashed(src.arena, job.src, range.start, range.length, job.entry, buffer).catch(giveBack(buffer, opts));
     await dst.files.send(dst.arena, job.dst, range.start, size, whole(read.data, range, job, opts));
     opts.buffers.give(buffer);
     ranges[i] = read.blocks;
@@ -247,9 +247,17 @@ function whole<B extends Bytes>(data: B, range: ByteRange, job: FileJob, opts: T
   return data;
 }
 
+/** A read into `buffer` that failed returns it to the pool (nothing else holds it yet), then fails. */
+function giveBack(buffer: Buffer, opts: TransferOptions): (err: unknown) => never {
+  return (err) => {
+    opts.buffers.give(buffer);
+    throw err;
+  };
+}
+
 async function sendRange(src: Side, dst: Side, job: FileJob, range: ByteRange, size: number, opts: TransferOptions): Promise<void> {
   const buffer = opts.buffers.take(range.length);
-  const data = await src.files.read(src.arena, job.src, range.start, range.length, 'final', buffer);
+  const data = await src.files.read(src.arena, job.src, range.start, range.length, 'final', buffer).catch(giveBack(buffer, opts));
   await dst.files.send(dst.arena, job.dst, range.start, size, whole(data, range, job, opts));
   opts.buffers.give(buffer);
   opts.onBytes(range.length, 'send');

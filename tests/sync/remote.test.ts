@@ -281,7 +281,7 @@ test('a source file modified during its move is not deleted', async () => {
   assert.ok(run.events().some((e) => e.event === 'file_error'));
 });
 
-test('a --copy run again over ssh: small files DST holds are compared in batches; the same are unchanged, one edited at the same size is copied, one changed at DST since is a conflict', async () => {
+test('a --copy run again over ssh: of small files DST holds at the same size, the same are unchanged, one edited at SRC is copied, one changed at DST since is a conflict', async () => {
   const [src, dst] = srcAndDst('again');
   const files: Record<string, number> = {};
   for (let i = 0; i < 300; i++) files[`d${i % 3}/f${i}`] = 1000 + i;

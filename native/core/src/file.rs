@@ -137,8 +137,9 @@ impl Input {
         &self.meta
     }
 
-    /// Fails with [`FileError::Changed`] if the file's size or mtime is no
-    /// longer what it was at open: what was read may then mix two versions.
+    /// Fails with [`FileError::Changed`] if the file's size, mtime or ctime is
+    /// no longer what it was at open: what was read may then mix two versions.
+    /// (ctime too: a writer can put the mtime back, not the ctime.)
     pub(crate) fn check_unchanged(&self) -> Result<(), FileError> {
         use std::os::unix::fs::MetadataExt;
         let now = self.file.metadata().map_err(|error| FileError::Io {
@@ -149,6 +150,8 @@ impl Input {
         if now.len() != was.len()
             || now.mtime() != was.mtime()
             || now.mtime_nsec() != was.mtime_nsec()
+            || now.ctime() != was.ctime()
+            || now.ctime_nsec() != was.ctime_nsec()
         {
             return Err(FileError::Changed {
                 path: self.path.clone(),
