@@ -175,7 +175,7 @@ export async function compareSmall(src: Side, dst: Side, jobs: FileJob[], opts: 
       const s = theirs[i]!;
       const d = ours[i]!;
       if (s instanceof RealizeError || d instanceof RealizeError || s.root !== d.root) return undefined;
-      return { changed: false, hash: s.root, source: { size: s.size, mtime: s.mtime, ino: s.ino } };
+      return { changed: false, hash: s.root, source: s };
     });
   });
 }

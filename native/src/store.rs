@@ -59,17 +59,32 @@ pub struct FetchedFiles {
     pub files: Vec<FetchOutcome>,
 }
 
-pub struct FetchFilesTask {
+/// The arguments of fetchFiles and hashFiles: whole files, each at most `max` bytes.
+pub struct WholeFiles {
     paths: Vec<PathBuf>,
     max: u64,
 }
+
+impl WholeFiles {
+    fn new(paths: Vec<String>, max_size: f64) -> Result<WholeFiles> {
+        Ok(WholeFiles {
+            paths: paths.into_iter().map(PathBuf::from).collect(),
+            max: offset("maxSize", max_size)?,
+        })
+    }
+}
+
+/// What reading one whole file gave: its hash tree and version, or why not.
+type WholeRead = std::result::Result<(core::FileHash, core::Stamp), core::StoreError>;
+
+pub struct FetchFilesTask(WholeFiles);
 
 impl Task for FetchFilesTask {
     type Output = core::FetchedBatch;
     type JsValue = FetchedFiles;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        Ok(core::fetch_files(&self.paths, self.max))
+        Ok(core::fetch_files(&self.0.paths, self.0.max))
     }
 
     fn resolve(&mut self, _: Env, out: Self::Output) -> Result<FetchedFiles> {
@@ -80,8 +95,8 @@ impl Task for FetchFilesTask {
     }
 }
 
-impl From<std::result::Result<(core::FileHash, core::Stamp), core::StoreError>> for FetchOutcome {
-    fn from(r: std::result::Result<(core::FileHash, core::Stamp), core::StoreError>) -> Self {
+impl From<WholeRead> for FetchOutcome {
+    fn from(r: WholeRead) -> Self {
         match r {
             Ok((hash, stamp)) => {
                 let stamp = FileStamp::from(stamp);
@@ -104,10 +119,10 @@ impl From<std::result::Result<(core::FileHash, core::Stamp), core::StoreError>> 
     }
 }
 
-pub struct HashFilesTask(FetchFilesTask);
+pub struct HashFilesTask(WholeFiles);
 
 impl Task for HashFilesTask {
-    type Output = Vec<std::result::Result<(core::FileHash, core::Stamp), core::StoreError>>;
+    type Output = Vec<WholeRead>;
     type JsValue = Vec<FetchOutcome>;
 
     fn compute(&mut self) -> Result<Self::Output> {
@@ -122,19 +137,17 @@ impl Task for HashFilesTask {
 /// Reads and hashes each whole regular file of `paths` (symbolic links refused), each at most `maxSize` bytes.
 #[napi(ts_return_type = "Promise<FetchedFiles>")]
 pub fn fetch_files(paths: Vec<String>, max_size: f64) -> Result<AsyncTask<FetchFilesTask>> {
-    Ok(AsyncTask::new(FetchFilesTask {
-        paths: paths.into_iter().map(PathBuf::from).collect(),
-        max: offset("maxSize", max_size)?,
-    }))
+    Ok(AsyncTask::new(FetchFilesTask(WholeFiles::new(
+        paths, max_size,
+    )?)))
 }
 
 /// fetchFiles without the bytes: each file's hash tree and version, or why not.
 #[napi(ts_return_type = "Promise<FetchOutcome[]>")]
 pub fn hash_files(paths: Vec<String>, max_size: f64) -> Result<AsyncTask<HashFilesTask>> {
-    Ok(AsyncTask::new(HashFilesTask(FetchFilesTask {
-        paths: paths.into_iter().map(PathBuf::from).collect(),
-        max: offset("maxSize", max_size)?,
-    })))
+    Ok(AsyncTask::new(HashFilesTask(WholeFiles::new(
+        paths, max_size,
+    )?)))
 }
 
 /// One file to put: its place, its bytes, its mtime and root.

@@ -37,7 +37,7 @@ pub enum FileError {
         /// The offset at which the data ended.
         at: u64,
     },
-    /// The file was written to (its size or mtime changed) while it was being read.
+    /// The file was written to (its size, mtime or ctime changed) while it was being read.
     Changed {
         /// The file.
         path: PathBuf,

@@ -640,7 +640,7 @@ mod tests {
         std::fs::write(&path, b"before").unwrap();
         let input = Input::open(&path).unwrap();
         input.check_unchanged().unwrap();
-        // The same size, a later mtime: only the mtime shows the write.
+        // The same size: only the file's times show the write.
         let f = OpenOptions::new().write(true).open(&path).unwrap();
         f.write_all_at(b"after!", 0).unwrap();
         let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
