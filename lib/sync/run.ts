@@ -15,7 +15,7 @@ import { Limit, forEachLimited } from './limit.js';
 import type { SyncMetrics } from './metrics.js';
 import { BufferPool } from '../model/buffers.js';
 import { Committer } from './commit.js';
-import { Prehash } from './prehash.js';
+import { Ahead } from './ahead.js';
 import { BATCH_BYTES, BATCH_FILES, SMALL_FILE, compareSmall, deleteSource, transferFile, transferSmall, type FileJob, type Method, type Outcome } from './transfer.js';
 
 export interface SyncOptions {
@@ -96,20 +96,20 @@ export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
         connectingDst.then((d) => (dst = d), () => {});
         const srcListing = connecting.then((s) => (src = s).files.list(s.arena, { prefix: s.prefix }));
         srcListing.catch(() => {});
-        // A local SRC is hashed while a remote DST is being reached (see prehash.ts); a dry run needs no hashes.
-        const ahead = !opts.dryRun && dstSpec.kind !== 'local';
-        const prehash = srcListing.then((l) => (ahead && src?.local ? new Prehash(src.files, src.arena, l.files, SMALL_FILE) : undefined), () => undefined);
+        // A local SRC is hashed and read while a remote DST is being reached (see ahead.ts); a dry run needs neither.
+        const early = !opts.dryRun && dstSpec.kind !== 'local';
+        const aheadOf = srcListing.then((l) => (early && src?.local ? new Ahead(src.files, src.arena, l.files, { smallFile: SMALL_FILE, batchFiles: BATCH_FILES, batchBytes: BATCH_BYTES }) : undefined), () => undefined);
         [src, dst] = await Promise.all([connecting, connectingDst]);
         if (dst) await refuseSameDirectory(src, dst);
         const pending = await plan(src, srcListing, dst, done);
-        const prehashed = await prehash;
-        prehashed?.stop();
+        const ahead = await aheadOf;
+        ahead?.stop();
         if (!announced) {
           announced = true;
           stats.skipped = pending.skipped;
           opts.emit({ event: 'start', files: pending.jobs.length, bytes: pending.jobs.reduce((n, j) => n + j.entry.size, 0), skipped: pending.skipped });
         }
-        const networkFailure = await moveAll(src, dst, pending.jobs, { ...opts, prehashed }, signal, stats, done);
+        const networkFailure = await moveAll(src, dst, pending.jobs, { ...opts, ahead }, signal, stats, done);
         if (!networkFailure) break;
         throw networkFailure;
       } catch (err) {
@@ -230,7 +230,7 @@ function unitKind(job: FileJob): Unit['kind'] {
 }
 
 /** Moves every job; returns the first network error (to reconnect and retry), after the other files had their chance. */
-async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[], opts: SyncOptions & { prehashed?: Prehash }, signal: AbortSignal, stats: { ok: number; failed: number; bytes: number }, done: Set<string>): Promise<RealizeError | undefined> {
+async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[], opts: SyncOptions & { ahead?: Ahead }, signal: AbortSignal, stats: { ok: number; failed: number; bytes: number }, done: Set<string>): Promise<RealizeError | undefined> {
   const limit = new Limit(RANGES_IN_FLIGHT);
   const buffers = new BufferPool(RANGES_IN_FLIGHT);
   const smallLimit = new Limit(SMALL_RANGES_IN_FLIGHT);
@@ -242,7 +242,7 @@ async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[]
   let networkFailure: RealizeError | undefined;
   const files = jobs.length;
   const srcSide = { files: src.files, arena: src.arena };
-  const prehash = opts.prehashed;
+  const ahead = opts.ahead;
 
   /** One file's events, metrics and bookkeeping. */
   const track = (job: FileJob, index: number) => {
@@ -301,7 +301,7 @@ async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[]
     for (const f of tracked) f.start();
     if (opts.dryRun || !dst) return tracked.forEach((f) => f.dryRun());
     const dstSide = { files: dst.files, arena: dst.arena };
-    const common = { rangeSize: opts.rangeSize, limit, smallLimit, buffers, signal, onFallback: () => opts.metrics?.fallbacks.inc(), prehashed: prehash && ((e: FileEntry) => prehash.take(e)) };
+    const common = { rangeSize: opts.rangeSize, limit, smallLimit, buffers, signal, onFallback: () => opts.metrics?.fallbacks.inc(), prehashed: ahead && ((e: FileEntry) => ahead.hashes(e)), readAhead: ahead && ((e: FileEntry) => ahead.whole(e)) };
     const one = (k: number) => {
       const f = tracked[k]!;
       return transferFile(srcSide, dstSide, unit.jobs[k]!.job, { ...common, onBytes: f.onBytes }).then(f.succeeded, f.failed);

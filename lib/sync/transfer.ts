@@ -10,7 +10,7 @@ import type { BufferPool } from '../model/buffers.js';
 import { RealizeError, batchUnlessFailed } from '../model/errors.js';
 import type { ArenaPath } from '../model/path.js';
 import { ByteRange, splitRanges } from '../model/range.js';
-import { byteLength, type Bytes, type FileEntry, type FileHashes, type FileIdentity, type FileService } from '../model/service.js';
+import { byteLength, type Bytes, type FileEntry, type FileHashes, type FileIdentity, type FileService, type WholeFile } from '../model/service.js';
 import { BLOCK_SIZE, rootFromBlocks } from '../native.js';
 import type { Limit } from './limit.js';
 
@@ -45,8 +45,10 @@ export interface TransferOptions {
   onFallback(): void;
   /** Buffers that ranges read from a local SRC are read into. */
   buffers: BufferPool;
-  /** SRC's hash of a file, if one was made of the version listed before the run began (Prehash). */
+  /** SRC's hash of a file, if one was made of the version listed before DST answered (Ahead). */
   prehashed?: (entry: FileEntry) => Promise<FileHashes | undefined>;
+  /** SRC's small file, if it was read, as listed, before DST answered (Ahead). */
+  readAhead?: (entry: FileEntry) => Promise<WholeFile | undefined>;
   signal: AbortSignal;
 }
 
@@ -140,10 +142,10 @@ async function eachRange(size: number, opts: TransferOptions, each: (range: Byte
  * put to DST. One result per job, in order; a failure of the batch as a
  * whole (the network) is thrown.
  */
-export async function transferSmall(src: Side, dst: Side, jobs: FileJob[], opts: Pick<TransferOptions, 'limit' | 'signal'>): Promise<(Outcome | RealizeError)[]> {
+export async function transferSmall(src: Side, dst: Side, jobs: FileJob[], opts: Pick<TransferOptions, 'limit' | 'signal' | 'readAhead'>): Promise<(Outcome | RealizeError)[]> {
   return opts.limit.run(async () => {
     opts.signal.throwIfAborted();
-    const fetched = await src.files.fetchMany(src.arena, jobs.map((j) => j.src), SMALL_FILE);
+    const fetched = await fromSource(jobs, opts, (paths) => src.files.fetchMany(src.arena, paths, SMALL_FILE));
     opts.signal.throwIfAborted();
     const withDst = fetched.map((f, i) => (f instanceof RealizeError ? f : { f, dst: jobs[i]!.dst }));
     return batchUnlessFailed(withDst, async (ok) => {
@@ -164,11 +166,11 @@ export async function transferSmall(src: Side, dst: Side, jobs: FileJob[], opts:
  * its file), for transferFile to bring level or report. A failure of the
  * batch as a whole (the network) is thrown.
  */
-export async function compareSmall(src: Side, dst: Side, jobs: FileJob[], opts: Pick<TransferOptions, 'limit' | 'signal'>): Promise<(Outcome | undefined)[]> {
+export async function compareSmall(src: Side, dst: Side, jobs: FileJob[], opts: Pick<TransferOptions, 'limit' | 'signal' | 'readAhead'>): Promise<(Outcome | undefined)[]> {
   return opts.limit.run(async () => {
     opts.signal.throwIfAborted();
     const [theirs, ours] = await Promise.all([
-      src.files.hashMany(src.arena, jobs.map((j) => j.src), SMALL_FILE),
+      fromSource(jobs, opts, (paths) => src.files.hashMany(src.arena, paths, SMALL_FILE)),
       dst.files.hashMany(dst.arena, jobs.map((j) => j.dst), SMALL_FILE),
     ]);
     return jobs.map((_, i) => {
@@ -178,6 +180,15 @@ export async function compareSmall(src: Side, dst: Side, jobs: FileJob[], opts: 
       return { changed: false, hash: s.root, source: s };
     });
   });
+}
+
+/** SRC's side of a batch of small files: those read ahead as they were, the others in one call of `get`. */
+async function fromSource<T>(jobs: FileJob[], opts: Pick<TransferOptions, 'readAhead'>, get: (paths: ArenaPath[]) => Promise<(T | RealizeError)[]>): Promise<(T | WholeFile | RealizeError)[]> {
+  const ahead = await Promise.all(jobs.map((j) => opts.readAhead?.(j.entry)));
+  const rest = jobs.filter((_, i) => !ahead[i]);
+  const got = rest.length > 0 ? await get(rest.map((j) => j.src)) : [];
+  let k = 0;
+  return ahead.map((a) => a ?? got[k++]!);
 }
 
 /**

@@ -1,0 +1,104 @@
+// What a local SRC does while DST is still being reached: ssh's handshake
+// and the remote login leave this process idle for most of half a second.
+// Its larger files are hashed, so a file DST already holds is compared as
+// soon as DST has hashed its copy, instead of both ends hashing at once on
+// shared cores; its small files are read and hashed, a batch per call, so
+// the first batches go out as soon as DST answers. Starts nothing new once
+// the plan is known; hashes at most HASH_BUDGET bytes and holds at most
+// READ_BUDGET bytes read ahead.
+import type { ArenaPath } from '../model/path.js';
+import { RealizeError } from '../model/errors.js';
+import { sameVersion, type FileEntry, type FileHashes, type FileService, type WholeFile } from '../model/service.js';
+import { forEachLimited } from './limit.js';
+
+const HASH_BUDGET = 2 ** 31;
+const READ_BUDGET = 64 << 20;
+/** Batches of small files read at once: one per core. */
+const READS_IN_FLIGHT = 2;
+
+export interface AheadOptions {
+  /** Files up to this size are read whole, larger ones hashed. */
+  smallFile: number;
+  /** Most files and bytes (as listed) of one batch of small files. */
+  batchFiles: number;
+  batchBytes: number;
+}
+
+export class Ahead {
+  readonly #done = new Map<ArenaPath, Promise<FileHashes | WholeFile | undefined>>();
+  #stopped = false;
+
+  /** Starts on the files of `entries`, in listing order. */
+  constructor(files: FileService, arena: string, entries: readonly FileEntry[], opts: AheadOptions) {
+    void this.#hashLarge(files, arena, entries.filter((e) => e.size > opts.smallFile));
+    void this.#readSmall(files, arena, entries.filter((e) => e.size <= opts.smallFile), opts);
+  }
+
+  /** One at a time: hashing a large file already keeps a core busy. */
+  async #hashLarge(files: FileService, arena: string, entries: FileEntry[]): Promise<void> {
+    let budget = HASH_BUDGET;
+    for (const e of entries) {
+      if (this.#stopped || e.size > budget) return;
+      budget -= e.size;
+      const hashing = files.hash(arena, e.path, 'final');
+      this.#done.set(e.path, hashing.catch(() => undefined));
+      await hashing.catch(() => {});
+    }
+  }
+
+  async #readSmall(files: FileService, arena: string, entries: FileEntry[], opts: AheadOptions): Promise<void> {
+    const batches: FileEntry[][] = [];
+    let bytes = 0;
+    let budget = READ_BUDGET;
+    for (const e of entries) {
+      if (e.size > budget) break;
+      budget -= e.size;
+      const last = batches[batches.length - 1];
+      if (!last || last.length === opts.batchFiles || bytes + e.size > opts.batchBytes) {
+        batches.push([e]);
+        bytes = e.size;
+      } else {
+        last.push(e);
+        bytes += e.size;
+      }
+    }
+    await forEachLimited(batches, READS_IN_FLIGHT, async (batch) => {
+      if (this.#stopped) return;
+      const reading = files.fetchMany(arena, batch.map((e) => e.path), opts.smallFile);
+      batch.forEach((e, i) =>
+        this.#done.set(
+          e.path,
+          reading.then((r) => {
+            const f = r[i];
+            return f instanceof RealizeError ? undefined : f;
+          }, () => undefined),
+        ),
+      );
+      await reading.catch(() => {});
+    });
+  }
+
+  /** The plan is known: the files it needs are read or hashed when their turn comes. */
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  /** The hashes made of `entry`'s file, if they were, of the very version listed; handed out once. */
+  hashes(entry: FileEntry): Promise<FileHashes | undefined> {
+    return this.#take(entry);
+  }
+
+  /** `entry`'s small file as read, if it was, of the very version listed; handed out once. */
+  async whole(entry: FileEntry): Promise<WholeFile | undefined> {
+    const h = await this.#take(entry);
+    return h && 'data' in h ? h : undefined;
+  }
+
+  async #take(entry: FileEntry): Promise<FileHashes | WholeFile | undefined> {
+    const done = this.#done.get(entry.path);
+    if (!done) return undefined;
+    this.#done.delete(entry.path);
+    const h = await done;
+    return h && sameVersion(h, entry) ? h : undefined;
+  }
+}
