@@ -27,7 +27,11 @@ async function prefixDir(root: string, prefix: ArenaPath): Promise<string | unde
   }
 }
 
-/** Lists `dir` (one native call per directory) and, depth first, the directories under it. */
+/**
+ * Lists `dir` (one native call per directory) and the directories under it,
+ * all of them at once: the thread pool lists several directories while the
+ * JavaScript thread takes in what one returned (the order is the sort's).
+ */
 async function walk(dir: string, rel: string, partials: boolean, out: Listing): Promise<void> {
   let entries: DirEntryInfo[];
   try {
@@ -38,14 +42,16 @@ async function walk(dir: string, rel: string, partials: boolean, out: Listing): 
     throw err;
   }
   if (entries.length === 0 && rel !== '') out.skipped.emptyDirs++;
+  const below: Promise<void>[] = [];
   for (const e of entries) {
     if (e.kind === 'file') {
       const f = entryOf(rel, e, partials);
       if (f) out.files.push(f);
-    } else if (e.kind === 'dir') await walk(join(dir, e.name), rel ? `${rel}/${e.name}` : e.name, partials, out);
+    } else if (e.kind === 'dir') below.push(walk(join(dir, e.name), rel ? `${rel}/${e.name}` : e.name, partials, out));
     else if (e.kind === 'symlink') out.skipped.symlinks++;
     else out.skipped.special++;
   }
+  await Promise.all(below);
 }
 
 function entryOf(rel: string, e: DirEntryInfo & { kind: 'file' }, partials: boolean): FileEntry | undefined {
