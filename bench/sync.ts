@@ -1,7 +1,8 @@
 // Issue 4's benchmark: realize-sync beside `rsync -a -e ssh` through the same
 // OpenSSH sshd, in one run: a fresh 1 GiB file, the delta workload of the
 // foundation issue and a 1 GiB file with 1% edited (wire bytes and time),
-// 10,000 files of 1–8 KiB (each run onto a freshly made ext4), and peak RSS
+// 10,000 files of 1–8 KiB (each run onto a freshly made ext4; pushed, and
+// pulled as well, where the far end lists and reads), and peak RSS
 // while moving a 10 GiB sparse file. Times are the best of two runs of each
 // tool, interleaved. realize runs with --copy, as rsync copies: neither
 // flushes to disk (a move flushes before deleting anything). Rows marked
@@ -34,8 +35,15 @@ async function timed(cmd: string, args: string[]): Promise<Timed> {
   return { seconds: Number(process.hrtime.bigint() - t) / 1e9, out };
 }
 
-async function realize(sshd: Sshd, src: string, dst: string, extra: string[] = [], timeFile?: string): Promise<Timed & { wire: number }> {
-  const r = await timed(process.execPath, [BIN_DIR + 'realize-sync.js', '--json', '--copy', '-e', sshd.rsh, '--remote-serve', remoteServe(timeFile), ...extra, src, `${sshd.userHost}:${dst}`]);
+/** Which end of a run is reached over ssh: DST (a push, the default) or SRC (a pull). */
+type Remote = 'dst' | 'src';
+
+function ends(sshd: Sshd, src: string, dst: string, remote: Remote, slash = ''): [string, string] {
+  return remote === 'dst' ? [src + slash, `${sshd.userHost}:${dst}${slash}`] : [`${sshd.userHost}:${src}${slash}`, dst + slash];
+}
+
+async function realize(sshd: Sshd, src: string, dst: string, extra: string[] = [], timeFile?: string, remote: Remote = 'dst'): Promise<Timed & { wire: number }> {
+  const r = await timed(process.execPath, [BIN_DIR + 'realize-sync.js', '--json', '--copy', '-e', sshd.rsh, '--remote-serve', remoteServe(timeFile), ...extra, ...ends(sshd, src, dst, remote)]);
   const summary = JSON.parse(r.out.trim().split('\n').pop()!) as { wire_bytes_sent: number; wire_bytes_received: number; files_failed: number };
   if (summary.files_failed > 0) throw new Error('realize-sync failed: ' + r.out.slice(-500));
   return { ...r, wire: summary.wire_bytes_sent + summary.wire_bytes_received };
@@ -49,8 +57,8 @@ async function realizePeer(h: Household, src: string, dir: string): Promise<Time
   return { ...r, wire: summary.wire_bytes_sent + summary.wire_bytes_received };
 }
 
-async function rsync(sshd: Sshd, src: string, dst: string): Promise<Timed & { wire: number }> {
-  const r = await timed('rsync', ['-a', '--stats', '-e', sshd.rsh, src + '/', `${sshd.userHost}:${dst}/`]);
+async function rsync(sshd: Sshd, src: string, dst: string, remote: Remote = 'dst'): Promise<Timed & { wire: number }> {
+  const r = await timed('rsync', ['-a', '--stats', '-e', sshd.rsh, ...ends(sshd, src, dst, remote, '/')]);
   const sent = Number(/Total bytes sent: ([\d,]+)/.exec(r.out)?.[1]?.replace(/,/g, '') ?? NaN);
   const received = Number(/Total bytes received: ([\d,]+)/.exec(r.out)?.[1]?.replace(/,/g, '') ?? NaN);
   return { ...r, wire: sent + received };
@@ -136,16 +144,16 @@ async function deltaCase(via: Via, sshd: Sshd, dir: string, scratch: string, bas
   return d;
 }
 
-/** 10,000 files of 1–8 KiB, each run onto a freshly made ext4 (see freshExt4). */
-async function manyCase(via: Via, sshd: Sshd, dir: string, scratch: string, many: string) {
+/** 10,000 files of 1–8 KiB, each run onto a freshly made ext4 (see freshExt4); pushed, or with `pull` pulled over ssh. */
+async function manyCase(via: Via, sshd: Sshd, dir: string, scratch: string, many: string, pull = false) {
   const unmounts: (() => Promise<void>)[] = [];
   const dst = (tool: string, run: number) => (tool === 'r' ? realizeDir(via, dir, `many-r${run}`) : join(dir, `many-s${run}`));
   try {
     for (const tool of ['r', 's']) for (const run of [0, 1]) unmounts.push(await freshExt4(join(dir, `ext4-${tool}${run}.img`), dst(tool, run)));
     return await bestOfBoth(
       scratch,
-      (run) => realizeVia(via, sshd, many, dir, `many-r${run}`),
-      (run) => rsync(sshd, many, dst('s', run)),
+      (run) => (pull ? realize(sshd, many, dst('r', run), [], undefined, 'src') : realizeVia(via, sshd, many, dir, `many-r${run}`)),
+      (run) => rsync(sshd, many, dst('s', run), pull ? 'src' : 'dst'),
     );
   } finally {
     for (const u of unmounts) await u();
@@ -220,6 +228,8 @@ export async function run(): Promise<void> {
       line('10,000 small files time', m.ours.seconds, m.theirs.seconds, 's', 'lower', '<= 1.0', m.runs);
       const mp = await manyCase({ peer: household }, sshd, dir, scratch, many);
       line('10,000 small files time, peer', mp.ours.seconds, mp.theirs.seconds, 's', 'lower', '<= 1.0', mp.runs);
+      const pull = await manyCase({ sshd }, sshd, dir, scratch, many, true);
+      line('10,000 small files time, pulled', pull.ours.seconds, pull.theirs.seconds, 's', 'lower', '<= 1.0', pull.runs);
       rmSync(many, { recursive: true });
 
       // 4. Peak RSS moving a 10 GiB sparse file (client and the far realize-serve).
