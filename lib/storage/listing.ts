@@ -3,16 +3,20 @@
 // directories, which are not synced.
 import { join } from 'node:path';
 import { RealizeError } from '../model/errors.js';
+import { Limit } from '../model/limit.js';
 import { finalPathOf, isPartialName, parsePath, type ArenaPath } from '../model/path.js';
 import type { FileEntry, Listing, ListOptions } from '../model/service.js';
 import { scanDir, type DirEntryInfo } from '../native.js';
 import { resolveDirectory } from './resolve.js';
 
+/** Directories listed at once: enough to keep the thread pool busy, not so many that other work waits behind a wide tree. */
+const SCANS_IN_FLIGHT = 8;
+
 export async function listArena(root: string, opts: ListOptions = {}): Promise<Listing> {
   const listing: Listing = { files: [], skipped: { symlinks: 0, special: 0, emptyDirs: 0 } };
   const start = opts.prefix ? await prefixDir(root, opts.prefix) : root;
   if (start === undefined) return listing;
-  await walk(start, opts.prefix ?? '', opts.partials === true, listing);
+  await walk(start, opts.prefix ?? '', opts.partials === true, listing, new Limit(SCANS_IN_FLIGHT));
   listing.files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : Number(a.partial) - Number(b.partial)));
   return listing;
 }
@@ -29,13 +33,14 @@ async function prefixDir(root: string, prefix: ArenaPath): Promise<string | unde
 
 /**
  * Lists `dir` (one native call per directory) and the directories under it,
- * all of them at once: the thread pool lists several directories while the
- * JavaScript thread takes in what one returned (the order is the sort's).
+ * several at once: the thread pool lists some while the JavaScript thread
+ * takes in what one returned (the order is the sort's). Of several errors,
+ * the first subdirectory's is reported, once all have settled.
  */
-async function walk(dir: string, rel: string, partials: boolean, out: Listing): Promise<void> {
+async function walk(dir: string, rel: string, partials: boolean, out: Listing, scans: Limit): Promise<void> {
   let entries: DirEntryInfo[];
   try {
-    entries = await scanDir(dir);
+    entries = await scans.run(() => scanDir(dir));
   } catch (err) {
     // A directory removed while listing is simply gone.
     if (err instanceof RealizeError && err.code === 'not_found') return;
@@ -47,11 +52,12 @@ async function walk(dir: string, rel: string, partials: boolean, out: Listing): 
     if (e.kind === 'file') {
       const f = entryOf(rel, e, partials);
       if (f) out.files.push(f);
-    } else if (e.kind === 'dir') below.push(walk(join(dir, e.name), rel ? `${rel}/${e.name}` : e.name, partials, out));
+    } else if (e.kind === 'dir') below.push(walk(join(dir, e.name), rel ? `${rel}/${e.name}` : e.name, partials, out, scans));
     else if (e.kind === 'symlink') out.skipped.symlinks++;
     else out.skipped.special++;
   }
-  await Promise.all(below);
+  const failed = (await Promise.allSettled(below)).find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 function entryOf(rel: string, e: DirEntryInfo & { kind: 'file' }, partials: boolean): FileEntry | undefined {

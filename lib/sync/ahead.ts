@@ -3,17 +3,23 @@
 // Its larger files are hashed, so a file DST already holds is compared as
 // soon as DST has hashed its copy, instead of both ends hashing at once on
 // shared cores; its small files are read and hashed, a batch per call, so
-// the first batches go out as soon as DST answers. Starts nothing new once
-// the plan is known; hashes at most HASH_BUDGET bytes and holds at most
-// READ_BUDGET bytes read ahead.
+// the first batches can go out as soon as the plan is made. What was read
+// is of the version listed, and only that version is handed out: a file
+// changed after it was read is copied as listed (a move keeps its source,
+// which is no longer the version copied) and brought level by the next run.
+// Starts nothing new once the plan is known or the attempt failed; hashes
+// at most HASH_BUDGET bytes, and reads at most READ_FILES files and about
+// READ_BUDGET bytes (the two batches in flight when it is reached may add
+// to it).
 import type { ArenaPath } from '../model/path.js';
 import { RealizeError } from '../model/errors.js';
 import { sameVersion, type FileEntry, type FileHashes, type FileService, type WholeFile } from '../model/service.js';
-import { forEachLimited } from './limit.js';
+import { forEachLimited } from '../model/limit.js';
 
 const HASH_BUDGET = 2 ** 31;
 const READ_BUDGET = 64 << 20;
-/** Batches of small files read at once: one per core. */
+const READ_FILES = 16384;
+/** Batches of small files read at once, besides the one large file being hashed. */
 const READS_IN_FLIGHT = 2;
 
 export interface AheadOptions {
@@ -50,7 +56,7 @@ export class Ahead {
     const batches: FileEntry[][] = [];
     let bytes = 0;
     let budget = READ_BUDGET;
-    for (const e of entries) {
+    for (const e of entries.slice(0, READ_FILES)) {
       if (e.size > budget) break;
       budget -= e.size;
       const last = batches[batches.length - 1];
@@ -62,9 +68,12 @@ export class Ahead {
         bytes += e.size;
       }
     }
+    // Files that grew since they were listed count as read, not as listed.
+    let held = 0;
     await forEachLimited(batches, READS_IN_FLIGHT, async (batch) => {
-      if (this.#stopped) return;
+      if (this.#stopped || held >= READ_BUDGET) return;
       const reading = files.fetchMany(arena, batch.map((e) => e.path), opts.smallFile);
+      reading.then((r) => r.forEach((f) => (held += f instanceof RealizeError ? 0 : f.size)), () => {});
       batch.forEach((e, i) =>
         this.#done.set(
           e.path,
@@ -84,8 +93,12 @@ export class Ahead {
   }
 
   /** The hashes made of `entry`'s file, if they were, of the very version listed; handed out once. */
-  hashes(entry: FileEntry): Promise<FileHashes | undefined> {
-    return this.#take(entry);
+  async hashes(entry: FileEntry): Promise<FileHashes | undefined> {
+    const h = await this.#take(entry);
+    if (!h) return undefined;
+    // Not the bytes: a view keeps its whole batch's buffer alive.
+    const { size, mtime, ino, root, blocks } = h;
+    return { size, mtime, ino, root, blocks };
   }
 
   /** `entry`'s small file as read, if it was, of the very version listed; handed out once. */

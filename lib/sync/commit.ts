@@ -2,7 +2,7 @@
 // DST (syncfs there) makes a whole batch of files durable, so moves commit in
 // batches instead of paying an fsync per file and per directory: a source is
 // deleted after a flush that began after its file was finished, never before.
-import { forEachLimited } from './limit.js';
+import { forEachLimited } from '../model/limit.js';
 
 export interface CommitOptions {
   /** A flush starts once this many files wait for one... */

@@ -11,7 +11,7 @@ import { connect, type ConnectOptions, type Endpoint } from './connect.js';
 import type { Dialed } from './dial.js';
 import { parseEndpoints, type EndpointSpec } from './endpoint.js';
 import type { Emit, FileAction } from './events.js';
-import { Limit, forEachLimited } from './limit.js';
+import { Limit, forEachLimited } from '../model/limit.js';
 import type { SyncMetrics } from './metrics.js';
 import { BufferPool } from '../model/buffers.js';
 import { Committer } from './commit.js';
@@ -73,6 +73,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
       let src: Endpoint | undefined;
       let dst: Endpoint | undefined;
       let over = false;
+      let stopAhead = () => {};
       // Interrupted or out of time: drop the connections at once; what reached DST stays as partial files.
       const hangUp = () => {
         src?.close();
@@ -98,7 +99,13 @@ export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
         srcListing.catch(() => {});
         // A local SRC is hashed and read while a remote DST is being reached (see ahead.ts); a dry run needs neither.
         const early = !opts.dryRun && dstSpec.kind !== 'local';
-        const aheadOf = srcListing.then((l) => (early && src?.local ? new Ahead(src.files, src.arena, l.files, { smallFile: SMALL_FILE, batchFiles: BATCH_FILES, batchBytes: BATCH_BYTES }) : undefined), () => undefined);
+        const aheadOf = srcListing.then((l) => {
+          if (!early || !src?.local) return undefined;
+          // A retry has nothing to do for the files an earlier attempt finished.
+          const left = l.files.filter((f) => !done.has(relative(src!, f.path)));
+          return new Ahead(src.files, src.arena, left, { smallFile: SMALL_FILE, batchFiles: BATCH_FILES, batchBytes: BATCH_BYTES });
+        }, () => undefined);
+        stopAhead = () => void aheadOf.then((a) => a?.stop());
         [src, dst] = await Promise.all([connecting, connectingDst]);
         if (dst) await refuseSameDirectory(src, dst);
         const pending = await plan(src, srcListing, dst, done);
@@ -131,6 +138,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
         await sleep(delay, opts.signal);
         if (opts.signal.aborted) break;
       } finally {
+        stopAhead();
         over = true;
         signal.removeEventListener('abort', hangUp);
         if (src) addWire(stats, src);
@@ -177,6 +185,11 @@ async function connectDestination(spec: EndpointSpec, opts: Omit<ConnectOptions,
   return connect(spec, { ...opts, create: !dryRun });
 }
 
+/** A path of SRC's arena relative to SRC's SUBDIR: how a file is known across attempts and in events. */
+function relative(src: Endpoint, path: ArenaPath): string {
+  return src.prefix ? path.slice(src.prefix.length + 1) : path;
+}
+
 /** What to move: SRC's final files (`srcListing`) not yet done, matched with DST's final and partial forms. */
 async function plan(src: Endpoint, srcListing: Promise<Listing>, dst: Endpoint | undefined, done: Set<string>): Promise<Plan> {
   const [srcList, dstList] = await Promise.all([srcListing, dst ? dst.files.list(dst.arena, { prefix: dst.prefix, partials: true }) : { files: [] }]);
@@ -185,7 +198,7 @@ async function plan(src: Endpoint, srcListing: Promise<Listing>, dst: Endpoint |
   for (const f of dstList.files) (f.partial ? partials : finals).set(f.path, f);
   const jobs: FileJob[] = [];
   for (const entry of srcList.files) {
-    const rel = src.prefix ? entry.path.slice(src.prefix.length + 1) : entry.path;
+    const rel = relative(src, entry.path);
     if (done.has(rel)) continue;
     const dstPath: ArenaPath = joinPath(dst?.prefix, rel);
     jobs.push({ src: entry.path, dst: dstPath, entry, dstFinal: finals.get(dstPath), dstPartial: partials.get(dstPath) });
@@ -246,7 +259,7 @@ async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[]
 
   /** One file's events, metrics and bookkeeping. */
   const track = (job: FileJob, index: number) => {
-    const path = src.prefix ? job.src.slice(src.prefix.length + 1) : job.src;
+    const path = relative(src, job.src);
     const size = job.entry.size;
     let fileDone = 0;
     const finished = (hash: string, action: FileAction) => {

@@ -12,7 +12,7 @@ import type { ArenaPath } from '../model/path.js';
 import { ByteRange, splitRanges } from '../model/range.js';
 import { byteLength, type Bytes, type FileEntry, type FileHashes, type FileIdentity, type FileService, type WholeFile } from '../model/service.js';
 import { BLOCK_SIZE, rootFromBlocks } from '../native.js';
-import type { Limit } from './limit.js';
+import type { Limit } from '../model/limit.js';
 
 export interface Side {
   files: FileService;
@@ -145,7 +145,7 @@ async function eachRange(size: number, opts: TransferOptions, each: (range: Byte
 export async function transferSmall(src: Side, dst: Side, jobs: FileJob[], opts: Pick<TransferOptions, 'limit' | 'signal' | 'readAhead'>): Promise<(Outcome | RealizeError)[]> {
   return opts.limit.run(async () => {
     opts.signal.throwIfAborted();
-    const fetched = await fromSource(jobs, opts, (paths) => src.files.fetchMany(src.arena, paths, SMALL_FILE));
+    const fetched = await fromSource(jobs, opts.readAhead, (paths) => src.files.fetchMany(src.arena, paths, SMALL_FILE));
     opts.signal.throwIfAborted();
     const withDst = fetched.map((f, i) => (f instanceof RealizeError ? f : { f, dst: jobs[i]!.dst }));
     return batchUnlessFailed(withDst, async (ok) => {
@@ -166,11 +166,11 @@ export async function transferSmall(src: Side, dst: Side, jobs: FileJob[], opts:
  * its file), for transferFile to bring level or report. A failure of the
  * batch as a whole (the network) is thrown.
  */
-export async function compareSmall(src: Side, dst: Side, jobs: FileJob[], opts: Pick<TransferOptions, 'limit' | 'signal' | 'readAhead'>): Promise<(Outcome | undefined)[]> {
+export async function compareSmall(src: Side, dst: Side, jobs: FileJob[], opts: Pick<TransferOptions, 'limit' | 'signal' | 'prehashed'>): Promise<(Outcome | undefined)[]> {
   return opts.limit.run(async () => {
     opts.signal.throwIfAborted();
     const [theirs, ours] = await Promise.all([
-      fromSource(jobs, opts, (paths) => src.files.hashMany(src.arena, paths, SMALL_FILE)),
+      fromSource(jobs, opts.prehashed, (paths) => src.files.hashMany(src.arena, paths, SMALL_FILE)),
       dst.files.hashMany(dst.arena, jobs.map((j) => j.dst), SMALL_FILE),
     ]);
     return jobs.map((_, i) => {
@@ -182,13 +182,13 @@ export async function compareSmall(src: Side, dst: Side, jobs: FileJob[], opts: 
   });
 }
 
-/** SRC's side of a batch of small files: those read ahead as they were, the others in one call of `get`. */
-async function fromSource<T>(jobs: FileJob[], opts: Pick<TransferOptions, 'readAhead'>, get: (paths: ArenaPath[]) => Promise<(T | RealizeError)[]>): Promise<(T | WholeFile | RealizeError)[]> {
-  const ahead = await Promise.all(jobs.map((j) => opts.readAhead?.(j.entry)));
-  const rest = jobs.filter((_, i) => !ahead[i]);
+/** SRC's side of a batch of small files: what `ahead` has of them (read or hashed ahead), the others in one call of `get`. */
+async function fromSource<T>(jobs: FileJob[], ahead: ((entry: FileEntry) => Promise<T | undefined>) | undefined, get: (paths: ArenaPath[]) => Promise<(T | RealizeError)[]>): Promise<(T | RealizeError)[]> {
+  const had = await Promise.all(jobs.map((j) => ahead?.(j.entry)));
+  const rest = jobs.filter((_, i) => !had[i]);
   const got = rest.length > 0 ? await get(rest.map((j) => j.src)) : [];
   let k = 0;
-  return ahead.map((a) => a ?? got[k++]!);
+  return had.map((a) => a ?? got[k++]!);
 }
 
 /**

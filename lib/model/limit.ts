@@ -1,5 +1,6 @@
-// A counting semaphore: bounds how many ranges (and so how many MiB) are in
-// flight at once, whatever the number of files being moved.
+// A counting semaphore: bounds how much is in flight at once (ranges and so
+// MiB while moving files, directories being listed), whatever the number of
+// files.
 export class Limit {
   #free: number;
   #waiters: (() => void)[] = [];
