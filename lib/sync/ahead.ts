@@ -17,7 +17,7 @@ import { sameVersion, type FileEntry, type FileHashes, type FileService, type Wh
 import { forEachLimited } from '../model/limit.js';
 
 const HASH_BUDGET = 2 ** 31;
-const READ_BUDGET = 64 << 20;
+const READ_BUDGET = 32 << 20;
 const READ_FILES = 16384;
 /** Batches of small files read at once, besides the one large file being hashed. */
 const READS_IN_FLIGHT = 2;
