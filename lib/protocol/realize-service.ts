@@ -73,10 +73,7 @@ export function realizeMethods(files: FileService, granted: ReadonlySet<string>,
       return { result: identity };
     },
     async fetch(a) {
-      const paths = list(a.paths, 'paths').map((p) => parsePath(str(p, 'path')));
-      const max = size(a.maxSize);
-      // The reply carries at most every file at its largest: bounded by one range.
-      if (max * paths.length > MAX_RANGE) throw new RealizeError('path', `${paths.length} files of up to ${max} bytes are over the ${MAX_RANGE}-byte limit of one reply`);
+      const { paths, max } = wholeFiles(a);
       const got = await files.fetchMany(arena(a), paths, max);
       const data: Buffer[] = [];
       const items = got.map((f) => {
@@ -88,10 +85,7 @@ export function realizeMethods(files: FileService, granted: ReadonlySet<string>,
       return { result: items, bulk: joinAdjacent(data) };
     },
     async hashMany(a) {
-      const paths = list(a.paths, 'paths').map((p) => parsePath(str(p, 'path')));
-      const max = size(a.maxSize);
-      // As much reading as one fetch may ask for.
-      if (max * paths.length > MAX_RANGE) throw new RealizeError('path', `${paths.length} files of up to ${max} bytes are over the ${MAX_RANGE}-byte limit of one call`);
+      const { paths, max } = wholeFiles(a);
       const got = await files.hashMany(arena(a), paths, max);
       return { result: got.map((f) => (f instanceof RealizeError ? { error: errorToWire(f) } : f)) };
     },
@@ -208,6 +202,19 @@ function hashes(v: unknown): string[] {
   return v as string[];
 }
 
+/** The paths and size bound of a fetch or hashMany: the bytes it may read, every file at its largest, are at most one range. */
+function wholeFiles(a: Args): { paths: ArenaPath[]; max: number } {
+  const paths = list(a.paths, 'paths').map((p) => parsePath(str(p, 'path')));
+  const max = size(a.maxSize);
+  if (max * paths.length > MAX_RANGE) throw new RealizeError('path', `${paths.length} files of up to ${max} bytes are over the ${MAX_RANGE}-byte limit of one request`);
+  return { paths, max };
+}
+
+/** A file's hashes in a fetch or hashMany reply item, beside its version. */
+function hashesOf(v: Args, id: FileIdentity): FileHashes {
+  return { ...id, root: hashes([v.root])[0]!, blocks: hashes(v.blocks) };
+}
+
 function identity(v: unknown): FileIdentity | undefined {
   if (v === undefined || v === null) return undefined;
   const o = v as Args;
@@ -273,7 +280,7 @@ export class RemoteFiles implements FileService {
       if (!id || id.size > maxSize || offset + id.size > data.length) throw new RealizeError('protocol', `malformed fetch reply for ${paths[i]}`);
       const bytes = data.subarray(offset, offset + id.size);
       offset += id.size;
-      return { ...id, root: hashes([v.root])[0]!, blocks: hashes(v.blocks), data: bytes };
+      return { ...hashesOf(v, id), data: bytes };
     });
     if (offset !== data.length) throw new RealizeError('protocol', 'malformed fetch reply: sizes do not add up to the data');
     return out;
@@ -286,7 +293,7 @@ export class RemoteFiles implements FileService {
       if (v?.error !== undefined) return remoteError(v.error);
       const id = identity(v);
       if (!id || id.size > maxSize) throw new RealizeError('protocol', `malformed hashMany reply for ${paths[i]}`);
-      return { ...id, root: hashes([v.root])[0]!, blocks: hashes(v.blocks) };
+      return hashesOf(v, id);
     });
   }
 
