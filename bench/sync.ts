@@ -2,10 +2,13 @@
 // OpenSSH sshd, in one run: a fresh 1 GiB file, the delta workload of the
 // foundation issue and a 1 GiB file with 1% edited (wire bytes and time),
 // 10,000 files of 1–8 KiB (each run onto a freshly made ext4; pushed, and
-// pulled as well, where the far end lists and reads), and peak RSS
+// pulled as well, where the far end lists and reads), a --copy run again
+// over those and over 500 files of 2 MiB, nothing changed, and peak RSS
 // while moving a 10 GiB sparse file. Times are the best of two runs of each
 // tool, interleaved. realize runs with --copy, as rsync copies: neither
-// flushes to disk (a move flushes before deleting anything). Rows marked
+// flushes to disk (a move flushes before deleting anything). Each realize
+// run remembers hashes in a place of its own, except the runs again, which
+// find what the runs before them remembered. Rows marked
 // "peer" sync with a configured peer instead: realize-serve already running
 // (its own SSH, pinned keys), as a household runs it, beside the same rsync.
 import { randomBytes } from 'node:crypto';
@@ -19,9 +22,18 @@ import { exec, freshExt4, seeded, withTempDir, writeRandomFile } from './util.js
 
 const GIB = 1 << 30;
 
-function remoteServe(timeFile?: string): string {
+/** Where realize's runs remember hashes (set by run()). */
+let cacheRoot = '';
+let cacheRuns = 0;
+
+/** A place to remember hashes: `name`'s, or a fresh one, so that no run finds what another remembered. */
+function cacheHome(name = `run${cacheRuns++}`): string {
+  return join(cacheRoot, name);
+}
+
+function remoteServe(cache: string, timeFile?: string): string {
   const serve = `${process.execPath} ${BIN_DIR}realize-serve.js`;
-  return timeFile ? `/usr/bin/time -f %M -o ${timeFile} ${serve}` : serve;
+  return `env XDG_CACHE_HOME=${cache}-far ${timeFile ? `/usr/bin/time -f %M -o ${timeFile} ${serve}` : serve}`;
 }
 
 interface Timed {
@@ -29,9 +41,9 @@ interface Timed {
   out: string;
 }
 
-async function timed(cmd: string, args: string[]): Promise<Timed> {
+async function timed(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<Timed> {
   const t = process.hrtime.bigint();
-  const out = await exec(cmd, args);
+  const out = await exec(cmd, args, env);
   return { seconds: Number(process.hrtime.bigint() - t) / 1e9, out };
 }
 
@@ -42,8 +54,8 @@ function ends(sshd: Sshd, src: string, dst: string, remote: Remote, slash = ''):
   return remote === 'dst' ? [src + slash, `${sshd.userHost}:${dst}${slash}`] : [`${sshd.userHost}:${src}${slash}`, dst + slash];
 }
 
-async function realize(sshd: Sshd, src: string, dst: string, extra: string[] = [], timeFile?: string, remote: Remote = 'dst'): Promise<Timed & { wire: number }> {
-  const r = await timed(process.execPath, [BIN_DIR + 'realize-sync.js', '--json', '--copy', '-e', sshd.rsh, '--remote-serve', remoteServe(timeFile), ...extra, ...ends(sshd, src, dst, remote)]);
+async function realize(sshd: Sshd, src: string, dst: string, remote: Remote = 'dst', cache = cacheHome()): Promise<Timed & { wire: number }> {
+  const r = await timed(process.execPath, [BIN_DIR + 'realize-sync.js', '--json', '--copy', '-e', sshd.rsh, '--remote-serve', remoteServe(cache), ...ends(sshd, src, dst, remote)], { XDG_CACHE_HOME: cache });
   const summary = JSON.parse(r.out.trim().split('\n').pop()!) as { wire_bytes_sent: number; wire_bytes_received: number; files_failed: number };
   if (summary.files_failed > 0) throw new Error('realize-sync failed: ' + r.out.slice(-500));
   return { ...r, wire: summary.wire_bytes_sent + summary.wire_bytes_received };
@@ -51,7 +63,7 @@ async function realize(sshd: Sshd, src: string, dst: string, extra: string[] = [
 
 /** realize-sync to `arena/dir` of the household's running realize-serve. */
 async function realizePeer(h: Household, src: string, dir: string): Promise<Timed & { wire: number }> {
-  const r = await timed(process.execPath, [BIN_DIR + 'realize-sync.js', '--json', '--copy', '--config', h.laptopConfig, src, `nas:photos/${dir}`]);
+  const r = await timed(process.execPath, [BIN_DIR + 'realize-sync.js', '--json', '--copy', '--config', h.laptopConfig, src, `nas:photos/${dir}`], { XDG_CACHE_HOME: cacheHome() });
   const summary = JSON.parse(r.out.trim().split('\n').pop()!) as { wire_bytes_sent: number; wire_bytes_received: number; files_failed: number };
   if (summary.files_failed > 0) throw new Error('realize-sync failed: ' + r.out.slice(-500));
   return { ...r, wire: summary.wire_bytes_sent + summary.wire_bytes_received };
@@ -152,13 +164,31 @@ async function manyCase(via: Via, sshd: Sshd, dir: string, scratch: string, many
     for (const tool of ['r', 's']) for (const run of [0, 1]) unmounts.push(await freshExt4(join(dir, `ext4-${tool}${run}.img`), dst(tool, run)));
     return await bestOfBoth(
       scratch,
-      (run) => (pull ? realize(sshd, many, dst('r', run), [], undefined, 'src') : realizeVia(via, sshd, many, dir, `many-r${run}`)),
+      (run) => (pull ? realize(sshd, many, dst('r', run), 'src') : realizeVia(via, sshd, many, dir, `many-r${run}`)),
       (run) => rsync(sshd, many, dst('s', run), pull ? 'src' : 'dst'),
     );
   } finally {
     for (const u of unmounts) await u();
     for (const tool of ['r', 's']) for (const run of [0, 1]) rmSync(dst(tool, run), { recursive: true, force: true });
   }
+}
+
+/**
+ * A --copy run again over a tree DST already holds, nothing changed: rsync
+ * compares sizes and mtimes, realize the hashes both ends remember from the
+ * runs before (the first copy, then one run once DST's copies were old
+ * enough to be remembered).
+ */
+async function againCase(sshd: Sshd, dir: string, scratch: string, src: string, name: string) {
+  const [ours, theirs] = [join(dir, `${name}-r`), join(dir, `${name}-s`)];
+  const cache = cacheHome(name);
+  await realize(sshd, src, ours, 'dst', cache);
+  await rsync(sshd, src, theirs);
+  await new Promise((r) => setTimeout(r, 2100));
+  await realize(sshd, src, ours, 'dst', cache);
+  const d = await bestOfBoth(scratch, () => realize(sshd, src, ours, 'dst', cache), () => rsync(sshd, src, theirs));
+  for (const t of [ours, theirs]) rmSync(t, { recursive: true });
+  return d;
 }
 
 export async function run(): Promise<void> {
@@ -168,6 +198,7 @@ export async function run(): Promise<void> {
     mkdirSync(join(dir, 'household'));
     const household = await startHousehold(join(dir, 'household'));
     try {
+      cacheRoot = join(dir, 'caches');
       console.log('realize-sync vs rsync -a -e ssh (same sshd; both told aes128-gcm unless said otherwise):');
       const scratch = join(dir, 'scratch');
       // 1. A fresh 1 GiB file.
@@ -230,7 +261,17 @@ export async function run(): Promise<void> {
       line('10,000 small files time, peer', mp.ours.seconds, mp.theirs.seconds, 's', 'lower', '<= 1.0', mp.runs);
       const pull = await manyCase({ sshd }, sshd, dir, scratch, many, true);
       line('10,000 small files time, pulled', pull.ours.seconds, pull.theirs.seconds, 's', 'lower', '<= 1.0', pull.runs);
+      const am = await againCase(sshd, dir, scratch, many, 'again-many');
+      line('10,000 small files, --copy run again', am.ours.seconds, am.theirs.seconds, 's', 'lower', '-', am.runs);
       rmSync(many, { recursive: true });
+      const tree = join(dir, 'tree');
+      for (let i = 0; i < 500; i++) {
+        if (i % 50 === 0) mkdirSync(join(tree, `d${i / 50}`), { recursive: true });
+        writeFileSync(join(tree, `d${Math.floor(i / 50)}`, `f${i}`), randomBytes(2 << 20));
+      }
+      const al = await againCase(sshd, dir, scratch, tree, 'again-large');
+      line('500 files of 2 MiB, --copy run again', al.ours.seconds, al.theirs.seconds, 's', 'lower', '-', al.runs);
+      rmSync(tree, { recursive: true });
 
       // 4. Peak RSS moving a 10 GiB sparse file (client and the far realize-serve).
       const sparse = join(dir, 'sparse');
@@ -239,7 +280,7 @@ export async function run(): Promise<void> {
       truncateSync(join(sparse, 'disk.img'), 10 * GIB);
       const clientTime = join(dir, 'client.rss');
       const serverTime = join(dir, 'server.rss');
-      await exec('/usr/bin/time', ['-f', '%M', '-o', clientTime, process.execPath, BIN_DIR + 'realize-sync.js', '-q', '-e', sshd.rsh, '--remote-serve', remoteServe(serverTime), sparse, `${sshd.userHost}:${join(dir, 'sparse-r')}`]);
+      await exec('/usr/bin/time', ['-f', '%M', '-o', clientTime, process.execPath, BIN_DIR + 'realize-sync.js', '-q', '-e', sshd.rsh, '--remote-serve', remoteServe(cacheHome(), serverTime), sparse, `${sshd.userHost}:${join(dir, 'sparse-r')}`]);
       // realize-sync does not wait for the far end to exit: its figure comes a moment later.
       for (let i = 0; i < 100 && !readFileSync(serverTime, { encoding: 'utf8', flag: 'a+' }).trim(); i++) await new Promise((r) => setTimeout(r, 50));
       const mb = (f: string) => Number(readFileSync(f, 'utf8').trim().split('\n').pop()) / 1024;

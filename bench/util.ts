@@ -53,9 +53,9 @@ export async function bestOf(runs: number, f: () => Promise<unknown>): Promise<n
 }
 
 /** Runs a program to completion; rejects with its stderr if it fails. */
-export function exec(cmd: string, args: string[]): Promise<string> {
+export function exec(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { env: env && { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));

@@ -15,6 +15,11 @@ export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(xdgDir(env, 'XDG_STATE_HOME', join('.local', 'state')), 'realize');
 }
 
+/** Where a process without a config keeps the hashes it remembers: $XDG_CACHE_HOME/realize/hashes, else ~/.cache/realize/hashes. */
+export function defaultHashCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(xdgDir(env, 'XDG_CACHE_HOME', '.cache'), 'realize', 'hashes');
+}
+
 /** Resolves a path from the config: `~/` is the home directory, relative paths are relative to `base`. */
 export function resolveConfigRelative(base: string, path: string, env: NodeJS.ProcessEnv = process.env): string {
   return resolve(base, expandHome(path, env));

@@ -4,21 +4,24 @@
 // it starts once per realize-sync run.
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import type { Config } from '../config/index.js';
 import type { RealizeError } from '../model/errors.js';
 import type { Logger } from '../model/log.js';
 import { formatSize } from '../model/units.js';
 import { ROOT_ARENA as STDIO_ARENA, realizeHandler, type ServiceEvent } from '../protocol/realize-service.js';
 import { Session } from '../protocol/session.js';
+import { defaultHashCacheDir } from '../config/paths.js';
+import { hashCacheAt } from '../storage/hash-cache.js';
 import { RealStore } from '../storage/real.js';
 import { checkArenaRoot } from '../storage/resolve.js';
 import { stdioStream } from '../transport/stdio.js';
 
-/** The Real serving the config's arenas. */
+/** The Real serving the config's arenas, remembering hashes in its state directory. */
 export function storeOf(config: Config): RealStore {
   const roots = new Map<string, string>();
   for (const a of config.arenas.values()) if (a.path) roots.set(a.name, a.path);
-  return new RealStore(roots);
+  return new RealStore(roots, { hashCache: hashCacheAt(join(config.state, 'hashes')) });
 }
 
 /** One log line per file made final or deleted by `peer`. */
@@ -32,7 +35,7 @@ export function logChange(log: Logger, peer: string) {
 export async function serveStdio(opts: { root?: string; configPath?: string; log: Logger }): Promise<void> {
   let store: RealStore;
   if (opts.root !== undefined) {
-    store = new RealStore(new Map([[STDIO_ARENA, opts.root]]));
+    store = new RealStore(new Map([[STDIO_ARENA, opts.root]]), { hashCache: hashCacheAt(defaultHashCacheDir()) });
     // As rsync, a destination directory is made if its parent exists.
     await mkdir(opts.root).catch(() => {});
     await checkArenaRoot(STDIO_ARENA, opts.root);

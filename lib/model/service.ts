@@ -73,6 +73,16 @@ export interface WholePut {
   root: string;
 }
 
+/** How `hash` and `hashMany` may answer. */
+export interface HashOptions {
+  /**
+   * Hashes the service remembers of the very version at hand (same device,
+   * inode, size, mtime and ctime) may answer instead of reading the file
+   * again. For a `--copy`; never for a file a move will delete.
+   */
+  cached?: boolean;
+}
+
 /** The identity of a file version: a move deletes its source only if it still matches. */
 export interface FileIdentity {
   size: number;
@@ -146,7 +156,7 @@ export interface FileService {
    */
   fetchMany(arena: string, paths: ArenaPath[], maxSize: number): Promise<(WholeFile | RealizeError)[]>;
   /** `fetchMany` without the bytes: the hashes and version of each file, how a batch of small files both sides hold is compared. */
-  hashMany(arena: string, paths: ArenaPath[], maxSize: number): Promise<(FileHashes | RealizeError)[]>;
+  hashMany(arena: string, paths: ArenaPath[], maxSize: number, opts?: HashOptions): Promise<(FileHashes | RealizeError)[]>;
   /**
    * Writes whole files whose final names are free, a batch in one call. For
    * each: refuses data that does not hash to its root ('verify') before
@@ -161,8 +171,8 @@ export interface FileService {
    * arena's own: one barrier for a batch of files.
    */
   flush(arena: string, paths: ArenaPath[]): Promise<void>;
-  /** Root and block hashes of the whole file. */
-  hash(arena: string, path: ArenaPath, form: FileForm): Promise<FileHashes>;
+  /** Root and block hashes of the whole file (`opts.cached` counts for the final form only). */
+  hash(arena: string, path: ArenaPath, form: FileForm, opts?: HashOptions): Promise<FileHashes>;
   /** Block hashes of blocks [first, first + count) of the file. */
   hashBlocks(arena: string, path: ArenaPath, form: FileForm, first: number, count: number): Promise<string[]>;
   /** Rolling-hash signature of a range of the final file. */

@@ -5,7 +5,7 @@ import { joinAdjacent } from '../model/buffers.js';
 import { RealizeError } from '../model/errors.js';
 import { parsePath, type ArenaPath } from '../model/path.js';
 import { checkRange } from '../model/range.js';
-import { isIncoming, type FileForm, type FileHashes, type FileIdentity, type FileService, type HashedBytes, type IncomingBytes, type Listing, type ListOptions, type WholeFile, type WholePut } from '../model/service.js';
+import { isIncoming, type FileForm, type FileHashes, type FileIdentity, type FileService, type HashedBytes, type HashOptions, type IncomingBytes, type Listing, type ListOptions, type WholeFile, type WholePut } from '../model/service.js';
 import { errorToWire, handlerOf, remoteError, streamed, type Handler, type MethodTable, type Reply, type Session } from './session.js';
 
 /** Most block hashes one request may carry (a range of 32 MiB has 32). */
@@ -86,7 +86,7 @@ export function realizeMethods(files: FileService, granted: ReadonlySet<string>,
     },
     async hashMany(a) {
       const { paths, max } = wholeFiles(a);
-      const got = await files.hashMany(arena(a), paths, max);
+      const got = await files.hashMany(arena(a), paths, max, hashOptions(a));
       return { result: got.map((f) => (f instanceof RealizeError ? { error: errorToWire(f) } : f)) };
     },
     async put(a, bulk) {
@@ -110,7 +110,7 @@ export function realizeMethods(files: FileService, granted: ReadonlySet<string>,
       return {};
     },
     async hash(a) {
-      return { result: await files.hash(arena(a), path(a), form(a)) };
+      return { result: await files.hash(arena(a), path(a), form(a), hashOptions(a)) };
     },
     async hashBlocks(a) {
       const first = size(a.first);
@@ -173,6 +173,12 @@ function form(a: Args): FileForm {
   if (a.form === undefined || a.form === 'final') return 'final';
   if (a.form === 'partial') return 'partial';
   throw new RealizeError('protocol', 'malformed request: form must be final or partial');
+}
+
+/** A hash or hashMany's `cached` (a server that predates it ignores it, and hashes anew). */
+function hashOptions(a: Args): HashOptions {
+  if (a.cached === undefined || typeof a.cached === 'boolean') return { cached: a.cached === true };
+  throw new RealizeError('protocol', 'malformed request: cached is not a boolean');
 }
 
 function num(v: unknown, what: string): number {
@@ -286,13 +292,14 @@ export class RemoteFiles implements FileService {
     return out;
   }
 
-  async hashMany(arena: string, paths: ArenaPath[], maxSize: number): Promise<(FileHashes | RealizeError)[]> {
-    const items = (await this.session.call('hashMany', { arena, paths, maxSize })).result;
+  async hashMany(arena: string, paths: ArenaPath[], maxSize: number, opts: HashOptions = {}): Promise<(FileHashes | RealizeError)[]> {
+    const items = (await this.session.call('hashMany', { arena, paths, maxSize, ...cachedArg(opts) })).result;
     if (!Array.isArray(items) || items.length !== paths.length) throw new RealizeError('protocol', 'malformed hashMany reply: one item per path expected');
     return items.map((v: Args, i): FileHashes | RealizeError => {
       if (v?.error !== undefined) return remoteError(v.error);
       const id = identity(v);
-      if (!id || id.size > maxSize) throw new RealizeError('protocol', `malformed hashMany reply for ${paths[i]}`);
+      // Remembered hashes may be of files of any size.
+      if (!id || (id.size > maxSize && !opts.cached)) throw new RealizeError('protocol', `malformed hashMany reply for ${paths[i]}`);
       return hashesOf(v, id);
     });
   }
@@ -314,8 +321,8 @@ export class RemoteFiles implements FileService {
     await this.session.call('flush', { arena, paths });
   }
 
-  async hash(arena: string, path: ArenaPath, form: FileForm): Promise<FileHashes> {
-    return (await this.session.call('hash', { arena, path, form })).result as FileHashes;
+  async hash(arena: string, path: ArenaPath, form: FileForm, opts: HashOptions = {}): Promise<FileHashes> {
+    return (await this.session.call('hash', { arena, path, form, ...cachedArg(opts) })).result as FileHashes;
   }
 
   async hashBlocks(arena: string, path: ArenaPath, form: FileForm, first: number, count: number): Promise<string[]> {
@@ -353,6 +360,11 @@ function entries(page: unknown): Listing['files'] {
     ino: num(e.ino, 'ino'),
     partial: e.partial === true,
   }));
+}
+
+/** `cached` is sent only when asked for: a request without it reads as before. */
+function cachedArg(opts: HashOptions): { cached?: true } {
+  return opts.cached ? { cached: true } : {};
 }
 
 function bulk(reply: Reply): Buffer {

@@ -8,8 +8,9 @@ import { promises as fs, type Stats } from 'node:fs';
 import { basename, join } from 'node:path';
 import { RealizeError, batchUnlessFailed, toRealizeError } from '../model/errors.js';
 import { partialPath, segments, type ArenaPath } from '../model/path.js';
-import { isIncoming, sameVersion, versionOf, type FileForm, type FileHashes, type FileIdentity, type FileService, type HashedBytes, type IncomingBytes, type Listing, type ListOptions, type WholeFile, type WholePut } from '../model/service.js';
+import { isIncoming, sameVersion, versionOf, type FileForm, type FileHashes, type FileIdentity, type FileService, type HashOptions, type HashedBytes, type IncomingBytes, type Listing, type ListOptions, type WholeFile, type WholePut } from '../model/service.js';
 import { BLOCK_SIZE, applyDeltaTo, diff, fetchFiles, hashBlocks, hashFile, hashFiles, putFiles, readHashed, signature, syncFs } from '../native.js';
+import { throughCache, type HashCache } from './hash-cache.js';
 import { listArena } from './listing.js';
 import { closePartial, openForFinish, takePartial, withPartial } from './partials.js';
 import { READ, checkArenaRoot, fdPath, openChecked, resolveParent, type OpenFile } from './resolve.js';
@@ -23,10 +24,12 @@ export class RealStore implements FileService {
   readonly #roots: Map<string, string>;
   readonly #checked = new Map<string, number>();
   readonly #readers = new Map<string, { opened: Promise<OpenFile>; users: number }>();
+  readonly #hashCache: HashCache | undefined;
 
-  /** `roots` maps arena names to absolute directories. */
-  constructor(roots: Map<string, string>) {
+  /** `roots` maps arena names to absolute directories; `hashCache` answers hashes asked for with `cached`. */
+  constructor(roots: Map<string, string>, opts: { hashCache?: HashCache } = {}) {
     this.#roots = roots;
+    this.#hashCache = opts.hashCache;
   }
 
   arenas(): string[] {
@@ -119,8 +122,12 @@ export class RealStore implements FileService {
     return batchUnlessFailed(await this.#finalsOf(arena, paths), (ok) => fetchFiles(ok, maxSize));
   }
 
-  async hashMany(arena: string, paths: ArenaPath[], maxSize: number): Promise<(FileHashes | RealizeError)[]> {
-    return batchUnlessFailed(await this.#finalsOf(arena, paths), (ok) => hashFiles(ok, maxSize));
+  async hashMany(arena: string, paths: ArenaPath[], maxSize: number, opts: HashOptions = {}): Promise<(FileHashes | RealizeError)[]> {
+    const finals = await this.#finalsOf(arena, paths);
+    const make = (which: number[]) => batchUnlessFailed(which.map((i) => finals[i]!), (ok) => hashFiles(ok, maxSize));
+    if (!opts.cached || !this.#hashCache) return make(finals.map((_, i) => i));
+    // Remembered hashes answer for files of any size; of the others, those over maxSize are refused unread.
+    return throughCache(this.#hashCache, finals, make);
   }
 
   /** The final files' absolute names, each directory checked; a path whose directory is not there is its error. */
@@ -149,11 +156,17 @@ export class RealStore implements FileService {
     await Promise.all([...byDevice.values()].map((dir) => syncFs(dir)));
   }
 
-  async hash(arena: string, path: ArenaPath, form: FileForm): Promise<FileHashes> {
-    return this.#reading(arena, path, form, async ({ fh, stat: st }) => {
-      const h = await hashFile(fdPath(fh));
-      return { size: st.size, mtime: st.mtimeMs, ino: st.ino, root: h.root, blocks: h.blocks };
-    });
+  async hash(arena: string, path: ArenaPath, form: FileForm, opts: HashOptions = {}): Promise<FileHashes> {
+    const make = () =>
+      this.#reading(arena, path, form, async ({ fh, stat: st }) => {
+        const h = await hashFile(fdPath(fh));
+        return { size: st.size, mtime: st.mtimeMs, ino: st.ino, root: h.root, blocks: h.blocks };
+      });
+    if (form !== 'final' || !opts.cached || !this.#hashCache) return make();
+    // Remembered, the file is not even opened.
+    const [h] = await throughCache(this.#hashCache, [await this.#final(arena, path)], async () => [await make()]);
+    if (h instanceof RealizeError) throw h;
+    return h!;
   }
 
   async hashBlocks(arena: string, path: ArenaPath, form: FileForm, first: number, count: number): Promise<string[]> {
@@ -214,6 +227,11 @@ export class RealStore implements FileService {
         return dir.catch((err: unknown) => toRealizeError(err));
       }),
     );
+  }
+
+  /** The final file's absolute name, its directory checked. */
+  async #final(arena: string, path: ArenaPath): Promise<string> {
+    return join(await this.#dir(arena, path), finalName(path));
   }
 
   /** The checked directory holding `path` (made with `create`). */

@@ -28,6 +28,8 @@ export interface AheadOptions {
   /** Most files and bytes (as listed) of one batch of small files. */
   batchFiles: number;
   batchBytes: number;
+  /** Whether hashes SRC remembers may stand for hashing a large file (a copy's). */
+  cached: boolean;
 }
 
 export class Ahead {
@@ -36,17 +38,17 @@ export class Ahead {
 
   /** Starts on the files of `entries`, in listing order. */
   constructor(files: FileService, arena: string, entries: readonly FileEntry[], opts: AheadOptions) {
-    void this.#hashLarge(files, arena, entries.filter((e) => e.size > opts.smallFile));
+    void this.#hashLarge(files, arena, entries.filter((e) => e.size > opts.smallFile), opts.cached);
     void this.#readSmall(files, arena, entries.filter((e) => e.size <= opts.smallFile), opts);
   }
 
   /** One at a time: hashing a large file already keeps a core busy. */
-  async #hashLarge(files: FileService, arena: string, entries: FileEntry[]): Promise<void> {
+  async #hashLarge(files: FileService, arena: string, entries: FileEntry[], cached: boolean): Promise<void> {
     let budget = HASH_BUDGET;
     for (const e of entries) {
       if (this.#stopped || e.size > budget) return;
       budget -= e.size;
-      const hashing = files.hash(arena, e.path, 'final');
+      const hashing = files.hash(arena, e.path, 'final', { cached });
       this.#done.set(e.path, hashing.catch(() => undefined));
       await hashing.catch(() => {});
     }

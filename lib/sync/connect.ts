@@ -6,11 +6,13 @@ import { hostname } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Config } from '../config/index.js';
+import { defaultHashCacheDir } from '../config/paths.js';
 import { RealizeError, errnoText } from '../model/errors.js';
 import type { ArenaPath } from '../model/path.js';
 import type { FileService } from '../model/service.js';
 import { ROOT_ARENA, RemoteFiles } from '../protocol/realize-service.js';
 import { Session } from '../protocol/session.js';
+import { hashCacheAt } from '../storage/hash-cache.js';
 import { RealStore } from '../storage/real.js';
 import type { CommandConnection } from '../transport/ssh-command.js';
 import { throttle } from '../transport/throttle.js';
@@ -121,7 +123,7 @@ async function openLocal(spec: Extract<EndpointSpec, { kind: 'local' }>, create:
   if (!st.isDirectory()) throw new RealizeError('usage', `${spec.dir}: not a directory`);
   return {
     spec,
-    files: new RealStore(new Map([[LOCAL_ARENA, dir]])),
+    files: new RealStore(new Map([[LOCAL_ARENA, dir]]), { hashCache: hashCacheAt(defaultHashCacheDir()) }),
     arena: LOCAL_ARENA,
     local: { dir, dev: st.dev, ino: st.ino },
     wire: () => ({ sent: 0, received: 0 }),

@@ -6,7 +6,7 @@ import { realpath, stat } from 'node:fs/promises';
 import type { Config } from '../config/index.js';
 import { RealizeError, toRealizeError } from '../model/errors.js';
 import { joinPath, type ArenaPath } from '../model/path.js';
-import type { FileEntry, Listing } from '../model/service.js';
+import type { FileEntry, FileHashes, Listing } from '../model/service.js';
 import { connect, type ConnectOptions, type Endpoint } from './connect.js';
 import type { Dialed } from './dial.js';
 import { parseEndpoints, type EndpointSpec } from './endpoint.js';
@@ -16,12 +16,14 @@ import type { SyncMetrics } from './metrics.js';
 import { BufferPool } from '../model/buffers.js';
 import { Committer } from './commit.js';
 import { Ahead } from './ahead.js';
-import { BATCH_BYTES, BATCH_FILES, SMALL_FILE, compareSmall, deleteSource, transferFile, transferSmall, type FileJob, type Method, type Outcome } from './transfer.js';
+import { BATCH_BYTES, BATCH_FILES, SMALL_FILE, compareHeld, deleteSource, transferFile, transferSmall, type Compared, type FileJob, type Method, type Outcome } from './transfer.js';
 
 export interface SyncOptions {
   src: string;
   dst: string;
   copy: boolean;
+  /** With `copy`: hash every file anew, not trusting hashes remembered from earlier runs. */
+  rehash?: boolean;
   dryRun: boolean;
   /** Files in flight at once. */
   parallel: number;
@@ -103,7 +105,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
           if (!early || !src?.local) return undefined;
           // A retry has nothing to do for the files an earlier attempt finished.
           const left = l.files.filter((f) => !done.has(relative(src!, f.path)));
-          return new Ahead(src.files, src.arena, left, { smallFile: SMALL_FILE, batchFiles: BATCH_FILES, batchBytes: BATCH_BYTES });
+          return new Ahead(src.files, src.arena, left, { smallFile: SMALL_FILE, batchFiles: BATCH_FILES, batchBytes: BATCH_BYTES, cached: cachedHashes(opts) });
         }, () => undefined);
         stopAhead = () => void aheadOf.then((a) => a?.stop());
         [src, dst] = await Promise.all([connecting, connectingDst]);
@@ -209,37 +211,41 @@ async function plan(src: Endpoint, srcListing: Promise<Listing>, dst: Endpoint |
 
 /**
  * Work for one slot of --parallel: one file ('file'), a batch of small files
- * DST has no form of ('new'), or a batch of small files DST holds at the
- * same size ('held': most often the same, as on every run of a --copy).
+ * DST has no form of ('new'), or a batch of files DST holds at the same
+ * size ('held': most often the same, as on every run of a --copy; small
+ * files only, unless hashes may be remembered).
  */
 interface Unit {
   jobs: { job: FileJob; index: number }[];
   kind: 'file' | 'new' | 'held';
 }
 
-function unitsOf(jobs: FileJob[]): Unit[] {
+/** With `cached`, files of any size DST holds at the same size are compared in batches: remembered hashes answer for most. */
+function unitsOf(jobs: FileJob[], cached: boolean): Unit[] {
   const units: Unit[] = [];
   const open = new Map<Unit['kind'], { unit: Unit; bytes: number }>();
   jobs.forEach((job, i) => {
     const item = { job, index: i + 1 };
-    const kind = unitKind(job);
+    const kind = unitKind(job, cached);
     if (kind === 'file') return units.push({ jobs: [item], kind });
+    // What a batch may read: a file over SMALL_FILE is hashed only if remembered.
+    const bytes = Math.min(job.entry.size, SMALL_FILE);
     let batch = open.get(kind);
-    if (!batch || batch.unit.jobs.length === BATCH_FILES || batch.bytes + job.entry.size > BATCH_BYTES) {
+    if (!batch || batch.unit.jobs.length === BATCH_FILES || batch.bytes + bytes > BATCH_BYTES) {
       batch = { unit: { jobs: [], kind }, bytes: 0 };
       units.push(batch.unit);
       open.set(kind, batch);
     }
     batch.unit.jobs.push(item);
-    batch.bytes += job.entry.size;
+    batch.bytes += bytes;
   });
   return units;
 }
 
-function unitKind(job: FileJob): Unit['kind'] {
-  if (job.entry.size > SMALL_FILE || job.dstPartial) return 'file';
-  if (!job.dstFinal) return 'new';
-  return job.dstFinal.size === job.entry.size ? 'held' : 'file';
+function unitKind(job: FileJob, cached: boolean): Unit['kind'] {
+  if (job.dstPartial) return 'file';
+  if (job.dstFinal?.size === job.entry.size && (cached || job.entry.size <= SMALL_FILE)) return 'held';
+  return !job.dstFinal && job.entry.size <= SMALL_FILE ? 'new' : 'file';
 }
 
 /** Moves every job; returns the first network error (to reconnect and retry), after the other files had their chance. */
@@ -308,16 +314,17 @@ async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[]
     return file;
   };
 
-  await forEachLimited(unitsOf(jobs), Math.max(1, opts.parallel), async (unit) => {
+  await forEachLimited(unitsOf(jobs, cachedHashes(opts)), Math.max(1, opts.parallel), async (unit) => {
     if (signal.aborted || networkFailure) return;
     const tracked = unit.jobs.map(({ job, index }) => track(job, index));
     for (const f of tracked) f.start();
     if (opts.dryRun || !dst) return tracked.forEach((f) => f.dryRun());
     const dstSide = { files: dst.files, arena: dst.arena };
-    const common = { rangeSize: opts.rangeSize, limit, smallLimit, buffers, signal, onFallback: () => opts.metrics?.fallbacks.inc(), prehashed: ahead && ((e: FileEntry) => ahead.hashes(e)), readAhead: ahead && ((e: FileEntry) => ahead.whole(e)) };
-    const one = (k: number) => {
+    const common = { rangeSize: opts.rangeSize, limit, smallLimit, buffers, signal, cached: cachedHashes(opts), onFallback: () => opts.metrics?.fallbacks.inc(), prehashed: ahead && ((e: FileEntry) => ahead.hashes(e)), readAhead: ahead && ((e: FileEntry) => ahead.whole(e)) };
+    const one = (k: number, srcHash?: FileHashes) => {
       const f = tracked[k]!;
-      return transferFile(srcSide, dstSide, unit.jobs[k]!.job, { ...common, onBytes: f.onBytes }).then(f.succeeded, f.failed);
+      const prehashed = srcHash ? async () => srcHash : common.prehashed;
+      return transferFile(srcSide, dstSide, unit.jobs[k]!.job, { ...common, prehashed, onBytes: f.onBytes }).then(f.succeeded, f.failed);
     };
     try {
       if (unit.kind === 'new') {
@@ -330,14 +337,14 @@ async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[]
         });
       } else if (unit.kind === 'held') {
         // Only the network fails the batch; anything else leaves each file to transferFile.
-        const results = await compareSmall(srcSide, dstSide, unit.jobs.map((u) => u.job), common).catch((err: unknown) => {
+        const results = await compareHeld(srcSide, dstSide, unit.jobs.map((u) => u.job), common).catch((err: unknown): Compared[] => {
           if (signal.aborted || toRealizeError(err).code === 'network') throw err;
-          return unit.jobs.map(() => undefined);
+          return unit.jobs.map(() => ({}));
         });
-        results.forEach((r, k) => r && tracked[k]!.succeeded(r));
-        // The files that differ, a few at a time, as separate units would be.
-        const differ = results.flatMap((r, k) => (r ? [] : [k]));
-        await forEachLimited(differ, HELD_DIFFERING_AT_ONCE, one);
+        // The files that differ, a few at a time, as separate units would be, with SRC's hashes already made.
+        const differ: { k: number; srcHash?: FileHashes }[] = [];
+        results.forEach((r, k) => ('same' in r ? tracked[k]!.succeeded(r.same) : differ.push({ k, srcHash: r.srcHash })));
+        await forEachLimited(differ, HELD_DIFFERING_AT_ONCE, ({ k, srcHash }) => one(k, srcHash));
       } else await one(0);
     } catch (err) {
       for (const f of tracked) f.failed(err);
@@ -346,6 +353,11 @@ async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[]
   await committer?.drain();
   await Promise.all(commits);
   return networkFailure;
+}
+
+/** Whether remembered hashes may stand for reading a file: only in a copy, where no file is deleted on their word. */
+function cachedHashes(opts: Pick<SyncOptions, 'copy' | 'rehash'>): boolean {
+  return opts.copy && !opts.rehash;
 }
 
 /** Refuses SRC and DST that are one directory, also through links or bind mounts (device + inode), or DST inside SRC. */

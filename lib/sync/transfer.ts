@@ -1,16 +1,16 @@
 // Brings files level from SRC to DST (DESIGN §5, steps 2–5): small fresh
 // files whole, a batch in one fetch and one put; small files DST holds at the
-// same size compared by root, a batch in one hashMany a side; others in
-// ranges sent, or cut
-// into runs of blocks DST's partial already holds, runs reused from DST's
-// final file and runs patched with rolling-hash deltas, the partial verified
-// against SRC's BLAKE3 root and made final. deleteSource ends a move, once
+// same size (with a --copy, any such file) compared by root, a batch in one
+// hashMany a side; others in ranges sent, or cut into runs of blocks DST's
+// partial already holds, runs reused from DST's final file and runs patched
+// with rolling-hash deltas, the partial verified against SRC's BLAKE3 root
+// and made final. deleteSource ends a move, once
 // DST is durable, only if the source is still the file that was hashed.
 import type { BufferPool } from '../model/buffers.js';
 import { RealizeError, batchUnlessFailed } from '../model/errors.js';
 import type { ArenaPath } from '../model/path.js';
 import { ByteRange, splitRanges } from '../model/range.js';
-import { byteLength, type Bytes, type FileEntry, type FileHashes, type FileIdentity, type FileService, type WholeFile } from '../model/service.js';
+import { byteLength, sameVersion, type Bytes, type FileEntry, type FileHashes, type FileIdentity, type FileService, type WholeFile } from '../model/service.js';
 import { BLOCK_SIZE, rootFromBlocks } from '../native.js';
 import type { Limit } from '../model/limit.js';
 
@@ -43,6 +43,8 @@ export interface TransferOptions {
   onBytes(bytes: number, method: Method): void;
   /** Called when a range fell back from a delta to sending it whole. */
   onFallback(): void;
+  /** Whether hashes the services remember of the versions at hand may answer (a copy's, never a move's). */
+  cached: boolean;
   /** Buffers that ranges read from a local SRC are read into. */
   buffers: BufferPool;
   /** SRC's hash of a file, if one was made of the version listed before DST answered (Ahead). */
@@ -73,12 +75,13 @@ export const BATCH_BYTES = 8 << 20;
 export async function transferFile(src: Side, dst: Side, job: FileJob, opts: TransferOptions): Promise<Outcome> {
   if (!job.dstFinal && !job.dstPartial) return sendFresh(src, dst, job, opts);
   const size = job.entry.size;
-  const srcHashing = (async () => (await opts.prehashed?.(job.entry)) ?? src.files.hash(src.arena, job.src, 'final'))();
+  const cached = { cached: opts.cached };
+  const srcHashing = (async () => (await opts.prehashed?.(job.entry)) ?? src.files.hash(src.arena, job.src, 'final', cached))();
   srcHashing.catch(() => {});
 
   let finalHashes: FileHashes | undefined;
   if (job.dstFinal) {
-    finalHashes = await dst.files.hash(dst.arena, job.dst, 'final');
+    finalHashes = await dst.files.hash(dst.arena, job.dst, 'final', cached);
     const srcHash = await srcHashing;
     if (finalHashes.root === srcHash.root) return { changed: false, hash: srcHash.root, source: srcHash };
     if (finalHashes.mtime > srcHash.mtime) {
@@ -158,26 +161,32 @@ export async function transferSmall(src: Side, dst: Side, jobs: FileJob[], opts:
   });
 }
 
+/** What comparing a file DST holds settled: the same content, or not (with SRC's hashes of the version listed, when it made them). */
+export type Compared = { same: Outcome } | { srcHash?: FileHashes };
+
 /**
- * Small files DST holds at the same size, a batch at a time: both sides hash
- * theirs in one call each, and the same root is the same content, left as
- * it is. One result per job, in order: the outcome, or undefined where that
- * does not settle it (the contents differ, or either side could not hash
- * its file), for transferFile to bring level or report. A failure of the
+ * Files DST holds at the same size, a batch at a time (small ones, or any
+ * whose hashes both sides may remember): both sides hash theirs in one call
+ * each, and the same root is the same content, left as it is. One result per
+ * job, in order; where it is not the same (the contents differ, or either
+ * side could not hash its file: one over SMALL_FILE that it does not
+ * remember), transferFile brings it level or reports it. A failure of the
  * batch as a whole (the network) is thrown.
  */
-export async function compareSmall(src: Side, dst: Side, jobs: FileJob[], opts: Pick<TransferOptions, 'limit' | 'signal' | 'prehashed'>): Promise<(Outcome | undefined)[]> {
+export async function compareHeld(src: Side, dst: Side, jobs: FileJob[], opts: Pick<TransferOptions, 'limit' | 'signal' | 'prehashed' | 'cached'>): Promise<Compared[]> {
   return opts.limit.run(async () => {
     opts.signal.throwIfAborted();
+    const cached = { cached: opts.cached };
     const [theirs, ours] = await Promise.all([
-      fromSource(jobs, opts.prehashed, (paths) => src.files.hashMany(src.arena, paths, SMALL_FILE)),
-      dst.files.hashMany(dst.arena, jobs.map((j) => j.dst), SMALL_FILE),
+      fromSource(jobs, opts.prehashed, (paths) => src.files.hashMany(src.arena, paths, SMALL_FILE, cached)),
+      dst.files.hashMany(dst.arena, jobs.map((j) => j.dst), SMALL_FILE, cached),
     ]);
-    return jobs.map((_, i) => {
+    return jobs.map((job, i): Compared => {
       const s = theirs[i]!;
       const d = ours[i]!;
-      if (s instanceof RealizeError || d instanceof RealizeError || s.root !== d.root) return undefined;
-      return { changed: false, hash: s.root, source: s };
+      if (s instanceof RealizeError) return {};
+      if (d instanceof RealizeError || s.root !== d.root) return sameVersion(s, job.entry) ? { srcHash: s } : {};
+      return { same: { changed: false, hash: s.root, source: s } };
     });
   });
 }

@@ -1,8 +1,19 @@
 // Runs one of the built bins and collects its output.
 import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const BIN_DIR = fileURLToPath(new URL('../../bin/', import.meta.url));
+
+/** The bins run with hashes remembered in a directory of this process's, not in ~/.cache. */
+const CACHE_HOME = join(tmpdir(), `realize-test-cache-${process.pid}`);
+process.once('exit', () => rmSync(CACHE_HOME, { recursive: true, force: true }));
+
+export function binEnv(env?: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return { ...process.env, XDG_CACHE_HOME: CACHE_HOME, ...env };
+}
 
 export interface RunResult {
   status: number | null;
@@ -17,7 +28,7 @@ export function runBin(
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN_DIR + name + '.js', ...args], {
-      env: { ...process.env, ...opts.env },
+      env: binEnv(opts.env),
       cwd: opts.cwd,
       stdio: ['pipe', 'pipe', 'pipe'],
     });

@@ -38,7 +38,7 @@ export async function startSshd(dir: string): Promise<Sshd> {
       'PasswordAuthentication no',
       'KbdInteractiveAuthentication no',
       'LogLevel ERROR',
-      `SetEnv PATH=${process.env.PATH}`,
+      `SetEnv PATH=${process.env.PATH} XDG_CACHE_HOME=${join(dir, 'cache')}`,
       '',
     ].join('\n'),
   );

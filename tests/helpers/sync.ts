@@ -1,6 +1,6 @@
 // Runs realize-sync and parses its --json events.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { BIN_DIR, runBin, type RunResult } from './run.js';
+import { BIN_DIR, binEnv, runBin, type RunResult } from './run.js';
 
 export interface JsonEvent {
   event: string;
@@ -27,7 +27,7 @@ export async function syncJson(args: string[], opts: { env?: NodeJS.ProcessEnv; 
 
 /** Starts realize-sync --json in the background, for tests that interrupt it. */
 export function spawnSync(args: string[]): { child: ChildProcess; output(): string; exited: Promise<number | null>; events(): JsonEvent[] } {
-  const child = spawn(process.execPath, [BIN_DIR + 'realize-sync.js', '--json', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN_DIR + 'realize-sync.js', '--json', ...args], { env: binEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));

@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN_DIR } from '../helpers/run.js';
 import { startHousehold, type Household } from '../helpers/household.js';
@@ -307,6 +307,64 @@ test('a --copy run again over ssh: of small files DST holds at the same size, th
   assert.deepEqual(there, held);
   // Of the 345 KB the files hold, only the edited one's bytes went out again.
   assert.ok((r.summary!.wire_bytes_sent as number) < 50_000, String(r.summary!.wire_bytes_sent));
+});
+
+test('a --copy run again trusts remembered hashes only for the very version; a move, and --rehash, trust none', async () => {
+  const [src, dst] = srcAndDst('remembered');
+  makeTree(src, { 'big.bin': 3 * MIB + 7, 'small.bin': 5000, 'poisoned.bin': 2 * MIB });
+  // Whole seconds, which the copies get too, so that putting them back is exact.
+  for (const name of ['big.bin', 'small.bin']) utimesSync(join(src, name), 1e9, 1e9);
+  const cacheDir = join(dir, 'remembered-cache');
+  const env = { XDG_CACHE_HOME: cacheDir };
+  const serve = `env XDG_CACHE_HOME=${join(dir, 'remembered-far')} ${remoteServe}`;
+  const args = ['--copy', '-e', sshd.rsh, '--remote-serve', serve, src, `${sshd.userHost}:${dst}`];
+  // Each end keeps only hashes of versions older than two seconds.
+  const settle = () => new Promise((r) => setTimeout(r, 2100));
+  await settle();
+  let r = await syncJson(args, { env });
+  assert.equal(r.status, 0, r.stderr);
+  await settle();
+  r = await syncJson(args, { env });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(r.events.filter((e) => e.event === 'file_done').map((e) => e.action), ['unchanged', 'unchanged', 'unchanged']);
+  // The far end remembers DST's copies (written as it exits, just after realize-sync has).
+  const { HashCache } = await import('../../lib/storage/hash-cache.js');
+  const far = new HashCache(join(dir, 'remembered-far', 'realize', 'hashes'));
+  const remembered = (name: string) => far.lookup(statSync(join(dst, name), { bigint: true }))?.root === b3sum(join(dst, name));
+  await until(() => remembered('big.bin') && remembered('small.bin'), 10_000, 'the far end to remember');
+
+  // Rewritten in place at DST, size and mtime put back: the ctime tells.
+  for (const name of ['big.bin', 'small.bin']) {
+    const file = join(dst, name);
+    writeFileSync(file, randomBytes(statSync(file).size));
+    utimesSync(file, 1e9, 1e9);
+  }
+  r = await syncJson(args, { env });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(r.events.filter((e) => e.event === 'file_done' && e.action === 'copied').map((e) => e.path).sort(), ['big.bin', 'small.bin']);
+  assert.deepEqual(b3sums(dst), b3sums(src));
+
+  // A wrong entry at SRC (written by hand) is believed by a --copy, and
+  // DST's check refuses the copy it would make; --rehash and a move ignore it.
+  const cache = new HashCache(join(cacheDir, 'realize', 'hashes'));
+  const file = join(src, 'poisoned.bin');
+  const st = statSync(file, { bigint: true });
+  const wrong = 'cd'.repeat(32);
+  cache.remember(st, st, { size: Number(st.size), mtime: statSync(file).mtimeMs, ino: Number(st.ino), root: wrong, blocks: [wrong, wrong] }, BigInt(Date.now() + 5000) * 1_000_000n);
+  cache.flush();
+  const fresh = join(dir, 'remembered-fresh');
+  r = await syncJson(['--copy', '-e', sshd.rsh, '--remote-serve', serve, src, `${sshd.userHost}:${fresh}`], { env });
+  assert.equal(r.status, 1, r.stderr);
+  assert.deepEqual(r.events.filter((e) => e.event === 'file_error').map((e) => e.path), ['poisoned.bin']);
+  assert.ok(!exists(join(fresh, 'poisoned.bin')), 'no copy made on a wrong hash');
+  r = await syncJson(['--copy', '--rehash', '-e', sshd.rsh, '--remote-serve', serve, src, `${sshd.userHost}:${fresh}`], { env });
+  assert.equal(r.status, 0, r.stderr);
+  const sums = b3sums(src);
+  rmSync(fresh, { recursive: true });
+  r = await syncJson(['-e', sshd.rsh, '--remote-serve', serve, src, `${sshd.userHost}:${fresh}`], { env });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(b3sums(fresh), sums);
+  assert.deepEqual(listFiles(src), []);
 });
 
 test('a copy pulled while the source is written to in place: refused, never a file that mixes two versions', async () => {
