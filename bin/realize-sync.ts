@@ -22,7 +22,7 @@ class SyncCommand extends RealizeCommand {
 
       SRC and DST are each a local directory, PEER:ARENA[/SUBDIR] for a peer of the config (dialed over SSH with pinned keys), or [USER@]HOST:PATH, reached by running \`ssh [USER@]HOST realize-serve --stdio --root PATH\` (see -e and --remote-serve). A ':' before any '/' makes an endpoint remote: write \`./a:b\` for a local name with a colon.
 
-      A --copy run again is cheap: each end remembers the hashes it made (in ~/.cache/realize/hashes, a peer's daemon in its state directory) and trusts them only for the very version hashed (same inode, size, mtime and ctime), so files that did not change are compared without being read. --rehash reads and hashes them all. A move always reads what it deletes.
+      A --copy run again is cheap: each end remembers the hashes it made (in ~/.cache/realize/hashes, a peer's daemon in its state directory) and trusts them only for the very version hashed (same inode, size, mtime and ctime; on file systems that keep a real ctime, such as ext4, XFS and Btrfs), so files that did not change are compared without being read. --rehash reads and hashes them all anew. A move always reads what it deletes.
 
       Symbolic links, devices, fifos, sockets and empty directories are skipped and counted, never followed. A destination file newer than its source is a conflict: both are kept and the file is reported.
 
@@ -36,7 +36,7 @@ class SyncCommand extends RealizeCommand {
   });
 
   copy = Option.Boolean('--copy', false, { description: 'keep the source files' });
-  rehash = Option.Boolean('--rehash', false, { description: 'with --copy: hash every file anew, trusting no remembered hash' });
+  rehash = Option.Boolean('--rehash', false, { description: 'with --copy: hash every file anew, trusting no remembered hash (and remember the new ones)' });
   dryRun = Option.Boolean('-n,--dry-run', false, { description: 'list what would move; change nothing' });
   parallel = Option.String('--parallel', '4', { description: 'files in flight at once, a batch of up to 128 small files counting as one (default 4)' });
   throttle = Option.String('--throttle', { description: 'bandwidth limit in both directions, bytes/s (1M, 512k)' });

@@ -277,6 +277,19 @@ export async function scanDir(dir: string): Promise<DirEntryInfo[]> {
   return (await later(() => native.scanDir(dir))) as DirEntryInfo[];
 }
 
+/** Bytes per path of `versionsOf`. */
+export const VERSION_RECORD = 40;
+
+/**
+ * The exact version of each path, in one call off the JS thread: per path,
+ * in order, VERSION_RECORD bytes of device, inode, size, mtime and ctime in
+ * nanoseconds, each a 64-bit little-endian integer, from an lstat (links are
+ * never followed); all zeros for a path that is not a regular file.
+ */
+export function versionsOf(paths: string[]): Promise<Buffer> {
+  return later(() => native.versionsOf(paths));
+}
+
 /** Makes everything written to the file system holding `dir` durable (syncfs): one barrier for many files. */
 export function syncFs(dir: string): Promise<void> {
   return later(() => native.syncFs(dir));

@@ -73,14 +73,17 @@ export interface WholePut {
   root: string;
 }
 
-/** How `hash` and `hashMany` may answer. */
+/**
+ * What `hash` and `hashMany` do with the hashes the service remembers of
+ * the very version at hand (same device, inode, size, mtime and ctime):
+ * let them answer instead of reading the file again, and remember those made
+ * ('use'), or only remember those made, reading every file ('refresh').
+ * For a `--copy`; never for a file a move will delete.
+ */
+export type CacheUse = 'use' | 'refresh';
+
 export interface HashOptions {
-  /**
-   * Hashes the service remembers of the very version at hand (same device,
-   * inode, size, mtime and ctime) may answer instead of reading the file
-   * again. For a `--copy`; never for a file a move will delete.
-   */
-  cached?: boolean;
+  cache?: CacheUse;
 }
 
 /** The identity of a file version: a move deletes its source only if it still matches. */
@@ -171,7 +174,7 @@ export interface FileService {
    * arena's own: one barrier for a batch of files.
    */
   flush(arena: string, paths: ArenaPath[]): Promise<void>;
-  /** Root and block hashes of the whole file (`opts.cached` counts for the final form only). */
+  /** Root and block hashes of the whole file (`opts.cache` counts for the final form only). */
   hash(arena: string, path: ArenaPath, form: FileForm, opts?: HashOptions): Promise<FileHashes>;
   /** Block hashes of blocks [first, first + count) of the file. */
   hashBlocks(arena: string, path: ArenaPath, form: FileForm, first: number, count: number): Promise<string[]>;

@@ -175,10 +175,10 @@ function form(a: Args): FileForm {
   throw new RealizeError('protocol', 'malformed request: form must be final or partial');
 }
 
-/** A hash or hashMany's `cached` (a server that predates it ignores it, and hashes anew). */
+/** A hash or hashMany's `cache` (a server that predates it ignores it, and hashes anew). */
 function hashOptions(a: Args): HashOptions {
-  if (a.cached === undefined || typeof a.cached === 'boolean') return { cached: a.cached === true };
-  throw new RealizeError('protocol', 'malformed request: cached is not a boolean');
+  if (a.cache === undefined || a.cache === 'use' || a.cache === 'refresh') return { cache: a.cache };
+  throw new RealizeError('protocol', 'malformed request: cache must be use or refresh');
 }
 
 function num(v: unknown, what: string): number {
@@ -293,13 +293,13 @@ export class RemoteFiles implements FileService {
   }
 
   async hashMany(arena: string, paths: ArenaPath[], maxSize: number, opts: HashOptions = {}): Promise<(FileHashes | RealizeError)[]> {
-    const items = (await this.session.call('hashMany', { arena, paths, maxSize, ...cachedArg(opts) })).result;
+    const items = (await this.session.call('hashMany', { arena, paths, maxSize, ...cacheArg(opts) })).result;
     if (!Array.isArray(items) || items.length !== paths.length) throw new RealizeError('protocol', 'malformed hashMany reply: one item per path expected');
     return items.map((v: Args, i): FileHashes | RealizeError => {
       if (v?.error !== undefined) return remoteError(v.error);
       const id = identity(v);
       // Remembered hashes may be of files of any size.
-      if (!id || (id.size > maxSize && !opts.cached)) throw new RealizeError('protocol', `malformed hashMany reply for ${paths[i]}`);
+      if (!id || (id.size > maxSize && opts.cache !== 'use')) throw new RealizeError('protocol', `malformed hashMany reply for ${paths[i]}`);
       return hashesOf(v, id);
     });
   }
@@ -322,7 +322,7 @@ export class RemoteFiles implements FileService {
   }
 
   async hash(arena: string, path: ArenaPath, form: FileForm, opts: HashOptions = {}): Promise<FileHashes> {
-    return (await this.session.call('hash', { arena, path, form, ...cachedArg(opts) })).result as FileHashes;
+    return (await this.session.call('hash', { arena, path, form, ...cacheArg(opts) })).result as FileHashes;
   }
 
   async hashBlocks(arena: string, path: ArenaPath, form: FileForm, first: number, count: number): Promise<string[]> {
@@ -362,9 +362,9 @@ function entries(page: unknown): Listing['files'] {
   }));
 }
 
-/** `cached` is sent only when asked for: a request without it reads as before. */
-function cachedArg(opts: HashOptions): { cached?: true } {
-  return opts.cached ? { cached: true } : {};
+/** `cache` is sent only when asked for: a request without it reads as before. */
+function cacheArg(opts: HashOptions): HashOptions {
+  return opts.cache ? { cache: opts.cache } : {};
 }
 
 function bulk(reply: Reply): Buffer {

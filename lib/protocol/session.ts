@@ -263,13 +263,15 @@ export class Session extends EventEmitter {
         if (!controller.signal.aborted && this.#closed === undefined) this.#write(encodeFrame(Kind.Event, id, event, bulk));
       },
     };
-    const run = async (): Promise<Answer> => {
+    const run = async (): Promise<Buffer[]> => {
       if (!req || typeof req.method !== 'string') throw new RealizeError('protocol', 'malformed request');
       if (!this.#handler) throw new RealizeError('auth', 'this side serves no requests');
-      return this.#handler(req.method, req.args, f.bulk, ctx);
+      const reply = await this.#handler(req.method, req.args, f.bulk, ctx);
+      // Encoded here: a reply that cannot be (too large for a frame) is answered as an error.
+      return encodeFrame(Kind.Response, id, reply.result ?? null, reply.bulk);
     };
     run().then(
-      (reply) => this.#answer(id, controller, encodeFrame(Kind.Response, id, reply.result ?? null, reply.bulk), f.bulk),
+      (frame) => this.#answer(id, controller, frame, f.bulk),
       (err) => {
         const e = toRealizeError(err);
         this.#answer(id, controller, encodeFrame(Kind.Error, id, errorToWire(e)), f.bulk);

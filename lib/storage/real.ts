@@ -26,7 +26,7 @@ export class RealStore implements FileService {
   readonly #readers = new Map<string, { opened: Promise<OpenFile>; users: number }>();
   readonly #hashCache: HashCache | undefined;
 
-  /** `roots` maps arena names to absolute directories; `hashCache` answers hashes asked for with `cached`. */
+  /** `roots` maps arena names to absolute directories; `hashCache` answers and keeps hashes asked for with `cache`. */
   constructor(roots: Map<string, string>, opts: { hashCache?: HashCache } = {}) {
     this.#roots = roots;
     this.#hashCache = opts.hashCache;
@@ -125,9 +125,9 @@ export class RealStore implements FileService {
   async hashMany(arena: string, paths: ArenaPath[], maxSize: number, opts: HashOptions = {}): Promise<(FileHashes | RealizeError)[]> {
     const finals = await this.#finalsOf(arena, paths);
     const make = (which: number[]) => batchUnlessFailed(which.map((i) => finals[i]!), (ok) => hashFiles(ok, maxSize));
-    if (!opts.cached || !this.#hashCache) return make(finals.map((_, i) => i));
+    if (!opts.cache || !this.#hashCache) return make(finals.map((_, i) => i));
     // Remembered hashes answer for files of any size; of the others, those over maxSize are refused unread.
-    return throughCache(this.#hashCache, finals, make);
+    return throughCache(this.#hashCache, opts.cache, finals, make);
   }
 
   /** The final files' absolute names, each directory checked; a path whose directory is not there is its error. */
@@ -162,9 +162,9 @@ export class RealStore implements FileService {
         const h = await hashFile(fdPath(fh));
         return { size: st.size, mtime: st.mtimeMs, ino: st.ino, root: h.root, blocks: h.blocks };
       });
-    if (form !== 'final' || !opts.cached || !this.#hashCache) return make();
+    if (form !== 'final' || !opts.cache || !this.#hashCache) return make();
     // Remembered, the file is not even opened.
-    const [h] = await throughCache(this.#hashCache, [await this.#final(arena, path)], async () => [await make()]);
+    const [h] = await throughCache(this.#hashCache, opts.cache, [await this.#final(arena, path)], async () => [await make()]);
     if (h instanceof RealizeError) throw h;
     return h!;
   }

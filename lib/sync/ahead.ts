@@ -13,7 +13,7 @@
 // to it).
 import type { ArenaPath } from '../model/path.js';
 import { RealizeError } from '../model/errors.js';
-import { sameVersion, type FileEntry, type FileHashes, type FileService, type WholeFile } from '../model/service.js';
+import { sameVersion, type CacheUse, type FileEntry, type FileHashes, type FileService, type WholeFile } from '../model/service.js';
 import { forEachLimited } from '../model/limit.js';
 
 const HASH_BUDGET = 2 ** 31;
@@ -28,8 +28,8 @@ export interface AheadOptions {
   /** Most files and bytes (as listed) of one batch of small files. */
   batchFiles: number;
   batchBytes: number;
-  /** Whether hashes SRC remembers may stand for hashing a large file (a copy's). */
-  cached: boolean;
+  /** What SRC does with the hashes it remembers (a copy's; none for a move). */
+  cache?: CacheUse;
 }
 
 export class Ahead {
@@ -38,17 +38,17 @@ export class Ahead {
 
   /** Starts on the files of `entries`, in listing order. */
   constructor(files: FileService, arena: string, entries: readonly FileEntry[], opts: AheadOptions) {
-    void this.#hashLarge(files, arena, entries.filter((e) => e.size > opts.smallFile), opts.cached);
+    void this.#hashLarge(files, arena, entries.filter((e) => e.size > opts.smallFile), opts.cache);
     void this.#readSmall(files, arena, entries.filter((e) => e.size <= opts.smallFile), opts);
   }
 
   /** One at a time: hashing a large file already keeps a core busy. */
-  async #hashLarge(files: FileService, arena: string, entries: FileEntry[], cached: boolean): Promise<void> {
+  async #hashLarge(files: FileService, arena: string, entries: FileEntry[], cache: CacheUse | undefined): Promise<void> {
     let budget = HASH_BUDGET;
     for (const e of entries) {
       if (this.#stopped || e.size > budget) return;
       budget -= e.size;
-      const hashing = files.hash(arena, e.path, 'final', { cached });
+      const hashing = files.hash(arena, e.path, 'final', { cache });
       this.#done.set(e.path, hashing.catch(() => undefined));
       await hashing.catch(() => {});
     }

@@ -6,7 +6,7 @@ import { realpath, stat } from 'node:fs/promises';
 import type { Config } from '../config/index.js';
 import { RealizeError, toRealizeError } from '../model/errors.js';
 import { joinPath, type ArenaPath } from '../model/path.js';
-import type { FileEntry, FileHashes, Listing } from '../model/service.js';
+import { sameVersion, type CacheUse, type FileEntry, type FileHashes, type Listing } from '../model/service.js';
 import { connect, type ConnectOptions, type Endpoint } from './connect.js';
 import type { Dialed } from './dial.js';
 import { parseEndpoints, type EndpointSpec } from './endpoint.js';
@@ -14,6 +14,7 @@ import type { Emit, FileAction } from './events.js';
 import { Limit, forEachLimited } from '../model/limit.js';
 import type { SyncMetrics } from './metrics.js';
 import { BufferPool } from '../model/buffers.js';
+import { BLOCK_SIZE } from '../native.js';
 import { Committer } from './commit.js';
 import { Ahead } from './ahead.js';
 import { BATCH_BYTES, BATCH_FILES, SMALL_FILE, compareHeld, deleteSource, transferFile, transferSmall, type Compared, type FileJob, type Method, type Outcome } from './transfer.js';
@@ -105,7 +106,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
           if (!early || !src?.local) return undefined;
           // A retry has nothing to do for the files an earlier attempt finished.
           const left = l.files.filter((f) => !done.has(relative(src!, f.path)));
-          return new Ahead(src.files, src.arena, left, { smallFile: SMALL_FILE, batchFiles: BATCH_FILES, batchBytes: BATCH_BYTES, cached: cachedHashes(opts) });
+          return new Ahead(src.files, src.arena, left, { smallFile: SMALL_FILE, batchFiles: BATCH_FILES, batchBytes: BATCH_BYTES, cache: cacheUse(opts) });
         }, () => undefined);
         stopAhead = () => void aheadOf.then((a) => a?.stop());
         [src, dst] = await Promise.all([connecting, connectingDst]);
@@ -220,32 +221,42 @@ interface Unit {
   kind: 'file' | 'new' | 'held';
 }
 
-/** With `cached`, files of any size DST holds at the same size are compared in batches: remembered hashes answer for most. */
+/** Block values a batch compared with remembered hashes may bring back: a reply well within a frame. */
+const HELD_BLOCKS = 4096;
+
+/** With `cached`, files DST holds at the same size are compared in batches whatever their size: remembered hashes answer for most. */
 function unitsOf(jobs: FileJob[], cached: boolean): Unit[] {
   const units: Unit[] = [];
-  const open = new Map<Unit['kind'], { unit: Unit; bytes: number }>();
+  const open = new Map<Unit['kind'], { unit: Unit; bytes: number; blocks: number }>();
   jobs.forEach((job, i) => {
     const item = { job, index: i + 1 };
     const kind = unitKind(job, cached);
     if (kind === 'file') return units.push({ jobs: [item], kind });
     // What a batch may read: a file over SMALL_FILE is hashed only if remembered.
     const bytes = Math.min(job.entry.size, SMALL_FILE);
+    const blocks = blocksOf(job);
     let batch = open.get(kind);
-    if (!batch || batch.unit.jobs.length === BATCH_FILES || batch.bytes + bytes > BATCH_BYTES) {
-      batch = { unit: { jobs: [], kind }, bytes: 0 };
+    if (!batch || batch.unit.jobs.length === BATCH_FILES || batch.bytes + bytes > BATCH_BYTES || batch.blocks + blocks > HELD_BLOCKS) {
+      batch = { unit: { jobs: [], kind }, bytes: 0, blocks: 0 };
       units.push(batch.unit);
       open.set(kind, batch);
     }
     batch.unit.jobs.push(item);
     batch.bytes += bytes;
+    batch.blocks += blocks;
   });
   return units;
 }
 
 function unitKind(job: FileJob, cached: boolean): Unit['kind'] {
   if (job.dstPartial) return 'file';
-  if (job.dstFinal?.size === job.entry.size && (cached || job.entry.size <= SMALL_FILE)) return 'held';
-  return !job.dstFinal && job.entry.size <= SMALL_FILE ? 'new' : 'file';
+  const small = job.entry.size <= SMALL_FILE;
+  if (job.dstFinal?.size === job.entry.size && (small || (cached && blocksOf(job) <= HELD_BLOCKS))) return 'held';
+  return !job.dstFinal && small ? 'new' : 'file';
+}
+
+function blocksOf(job: FileJob): number {
+  return Math.max(1, Math.ceil(job.entry.size / BLOCK_SIZE));
 }
 
 /** Moves every job; returns the first network error (to reconnect and retry), after the other files had their chance. */
@@ -314,17 +325,28 @@ async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[]
     return file;
   };
 
-  await forEachLimited(unitsOf(jobs, cachedHashes(opts)), Math.max(1, opts.parallel), async (unit) => {
+  await forEachLimited(unitsOf(jobs, cacheUse(opts) === 'use'), Math.max(1, opts.parallel), async (unit) => {
     if (signal.aborted || networkFailure) return;
     const tracked = unit.jobs.map(({ job, index }) => track(job, index));
     for (const f of tracked) f.start();
     if (opts.dryRun || !dst) return tracked.forEach((f) => f.dryRun());
     const dstSide = { files: dst.files, arena: dst.arena };
-    const common = { rangeSize: opts.rangeSize, limit, smallLimit, buffers, signal, cached: cachedHashes(opts), onFallback: () => opts.metrics?.fallbacks.inc(), prehashed: ahead && ((e: FileEntry) => ahead.hashes(e)), readAhead: ahead && ((e: FileEntry) => ahead.whole(e)) };
+    const common = { rangeSize: opts.rangeSize, limit, smallLimit, buffers, signal, cache: cacheUse(opts), onFallback: () => opts.metrics?.fallbacks.inc(), prehashed: ahead && ((e: FileEntry) => ahead.hashes(e)), readAhead: ahead && ((e: FileEntry) => ahead.whole(e)) };
     const one = (k: number, srcHash?: FileHashes) => {
       const f = tracked[k]!;
-      const prehashed = srcHash ? async () => srcHash : common.prehashed;
-      return transferFile(srcSide, dstSide, unit.jobs[k]!.job, { ...common, prehashed, onBytes: f.onBytes }).then(f.succeeded, f.failed);
+      const job = unit.jobs[k]!.job;
+      const given = (h: FileHashes) => async (e: FileEntry) => (sameVersion(h, e) ? h : undefined);
+      const transfer = (o: typeof common) => transferFile(srcSide, dstSide, job, { ...o, onBytes: f.onBytes });
+      let done = transfer({ ...common, prehashed: srcHash ? given(srcHash) : common.prehashed });
+      // Hashes either end remembered, refused by DST's check (a wrong entry): both hashed anew, and remembered so.
+      if (common.cache === 'use') {
+        done = done.catch(async (err: unknown) => {
+          if (toRealizeError(err).code !== 'verify') throw err;
+          const fresh = await srcSide.files.hash(srcSide.arena, job.src, 'final', { cache: 'refresh' });
+          return transfer({ ...common, cache: 'refresh', prehashed: given(fresh) });
+        });
+      }
+      return done.then(f.succeeded, f.failed);
     };
     try {
       if (unit.kind === 'new') {
@@ -355,9 +377,10 @@ async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[]
   return networkFailure;
 }
 
-/** Whether remembered hashes may stand for reading a file: only in a copy, where no file is deleted on their word. */
-function cachedHashes(opts: Pick<SyncOptions, 'copy' | 'rehash'>): boolean {
-  return opts.copy && !opts.rehash;
+/** Remembered hashes may stand for reading a file only in a copy, where no file is deleted on their word; --rehash renews them. */
+function cacheUse(opts: Pick<SyncOptions, 'copy' | 'rehash'>): CacheUse | undefined {
+  if (!opts.copy) return undefined;
+  return opts.rehash ? 'refresh' : 'use';
 }
 
 /** Refuses SRC and DST that are one directory, also through links or bind mounts (device + inode), or DST inside SRC. */

@@ -10,7 +10,7 @@ import type { BufferPool } from '../model/buffers.js';
 import { RealizeError, batchUnlessFailed } from '../model/errors.js';
 import type { ArenaPath } from '../model/path.js';
 import { ByteRange, splitRanges } from '../model/range.js';
-import { byteLength, sameVersion, type Bytes, type FileEntry, type FileHashes, type FileIdentity, type FileService, type WholeFile } from '../model/service.js';
+import { byteLength, sameVersion, type Bytes, type CacheUse, type FileEntry, type FileHashes, type FileIdentity, type FileService, type WholeFile } from '../model/service.js';
 import { BLOCK_SIZE, rootFromBlocks } from '../native.js';
 import type { Limit } from '../model/limit.js';
 
@@ -43,8 +43,8 @@ export interface TransferOptions {
   onBytes(bytes: number, method: Method): void;
   /** Called when a range fell back from a delta to sending it whole. */
   onFallback(): void;
-  /** Whether hashes the services remember of the versions at hand may answer (a copy's, never a move's). */
-  cached: boolean;
+  /** What the services do with the hashes they remember (a copy's; none for a move). */
+  cache?: CacheUse;
   /** Buffers that ranges read from a local SRC are read into. */
   buffers: BufferPool;
   /** SRC's hash of a file, if one was made of the version listed before DST answered (Ahead). */
@@ -75,7 +75,7 @@ export const BATCH_BYTES = 8 << 20;
 export async function transferFile(src: Side, dst: Side, job: FileJob, opts: TransferOptions): Promise<Outcome> {
   if (!job.dstFinal && !job.dstPartial) return sendFresh(src, dst, job, opts);
   const size = job.entry.size;
-  const cached = { cached: opts.cached };
+  const cached = { cache: opts.cache };
   const srcHashing = (async () => (await opts.prehashed?.(job.entry)) ?? src.files.hash(src.arena, job.src, 'final', cached))();
   srcHashing.catch(() => {});
 
@@ -173,10 +173,10 @@ export type Compared = { same: Outcome } | { srcHash?: FileHashes };
  * remember), transferFile brings it level or reports it. A failure of the
  * batch as a whole (the network) is thrown.
  */
-export async function compareHeld(src: Side, dst: Side, jobs: FileJob[], opts: Pick<TransferOptions, 'limit' | 'signal' | 'prehashed' | 'cached'>): Promise<Compared[]> {
+export async function compareHeld(src: Side, dst: Side, jobs: FileJob[], opts: Pick<TransferOptions, 'limit' | 'signal' | 'prehashed' | 'cache'>): Promise<Compared[]> {
   return opts.limit.run(async () => {
     opts.signal.throwIfAborted();
-    const cached = { cached: opts.cached };
+    const cached = { cache: opts.cache };
     const [theirs, ours] = await Promise.all([
       fromSource(jobs, opts.prehashed, (paths) => src.files.hashMany(src.arena, paths, SMALL_FILE, cached)),
       dst.files.hashMany(dst.arena, jobs.map((j) => j.dst), SMALL_FILE, cached),

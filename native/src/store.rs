@@ -1,7 +1,8 @@
 //! fetchFiles, hashFiles, putFiles, syncFs, startWriteback, scanDir, writeBlocks,
-//! tryLockExclusive: batches of whole small files in one call, the
+//! tryLockExclusive, versionsOf: batches of whole small files in one call, the
 //! durability barrier, early write-back, a directory listed in one call,
-//! bytes written and hashed in one pass, and the partial-file lock.
+//! bytes written and hashed in one pass, the partial-file lock, and exact
+//! file versions for the cache of hashes.
 
 use std::fs::File;
 use std::mem::ManuallyDrop;
@@ -348,6 +349,29 @@ pub fn write_blocks(
 #[napi]
 pub fn try_lock_exclusive(fd: i32) -> Result<bool> {
     core::try_lock_exclusive(fd).map_err(fail)
+}
+
+pub struct VersionsTask(Vec<PathBuf>);
+
+impl Task for VersionsTask {
+    type Output = Vec<u8>;
+    type JsValue = Buffer;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        Ok(core::versions_of(&self.0))
+    }
+
+    fn resolve(&mut self, _: Env, out: Self::Output) -> Result<Buffer> {
+        Ok(out.into())
+    }
+}
+
+/// The exact version of each path (lstat), 40 bytes per path in order:
+/// device, inode, size, mtime and ctime in nanoseconds, each a 64-bit
+/// little-endian integer; all zeros for a path that is not a regular file.
+#[napi(ts_return_type = "Promise<Buffer>")]
+pub fn versions_of(paths: Vec<String>) -> AsyncTask<VersionsTask> {
+    AsyncTask::new(VersionsTask(paths.into_iter().map(PathBuf::from).collect()))
 }
 
 #[napi(object)]

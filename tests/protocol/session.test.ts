@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Session, handlerOf, streamed, type Handler } from '../../lib/protocol/session.js';
 import { RealizeError } from '../../lib/model/errors.js';
 import { duplexPair } from '../helpers/pair.js';
-import { Kind, encodeFrame, encodePreamble } from '../../lib/protocol/frame.js';
+import { Kind, MAX_META, encodeFrame, encodePreamble } from '../../lib/protocol/frame.js';
 
 function connect(handler: Handler) {
   const [a, b] = duplexPair();
@@ -46,6 +46,13 @@ test('errors cross with their code and message; the session goes on', async () =
   });
   await assert.rejects(client.call('bad', {}), (e: RealizeError) => e.code === 'no_space' && /no space/.test(e.message));
   assert.equal((await client.call('good', {})).result, 'ok');
+  client.close();
+});
+
+test('a reply too large for a frame is answered as an error; the session goes on', async () => {
+  const { client } = connect(async (method) => ({ result: method === 'huge' ? 'x'.repeat(MAX_META + 1) : 'ok' }));
+  await assert.rejects(client.call('huge', {}), (e: RealizeError) => e.code === 'protocol' && /over the \d+-byte limit/.test(e.message));
+  assert.equal((await client.call('small', {})).result, 'ok');
   client.close();
 });
 

@@ -4,11 +4,12 @@
 // its hashing; a cache that cannot be opened is no error.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { lstatSync, mkdirSync, openSync, closeSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { RealizeError } from '../../lib/model/errors.js';
 import { parsePath } from '../../lib/model/path.js';
+import { versionsOf } from '../../lib/native.js';
 import { HashCache } from '../../lib/storage/hash-cache.js';
 import { RealStore } from '../../lib/storage/real.js';
 import { b3sum } from '../helpers/tree.js';
@@ -16,7 +17,7 @@ import { tempDir } from '../helpers/tmp.js';
 
 const MIB = 1 << 20;
 const SMALL = 256 << 10;
-const cached = { cached: true };
+const cached = { cache: 'use' } as const;
 let n = 0;
 
 /** An arena 'a' whose store remembers hashes in a cache of its own (`racyMarginNs` 0 unless told). */
@@ -48,9 +49,10 @@ test('a remembered hash answers for the very version, and only when asked for', 
 test('a wrong entry answers a cached hash, never an uncached one', async () => {
   const { root, cache, store } = arena();
   writeFileSync(join(root, 'f.bin'), randomBytes(SMALL + 1));
-  const st = lstatSync(join(root, 'f.bin'), { bigint: true });
+  const version = await versionsOf([join(root, 'f.bin')]);
+  const st = statSync(join(root, 'f.bin'));
   const wrong = 'ab'.repeat(32);
-  cache.remember(st, st, { size: Number(st.size), mtime: statSync(join(root, 'f.bin')).mtimeMs, ino: Number(st.ino), root: wrong, blocks: [wrong] }, BigInt(Date.now() + 5000) * 1_000_000n);
+  cache.remember(version, version, { size: st.size, mtime: st.mtimeMs, ino: st.ino, root: wrong, blocks: [wrong] }, BigInt(Date.now() + 5000) * 1_000_000n);
   const p = parsePath('f.bin');
   assert.equal((await store.hash('a', p, 'final', cached)).root, wrong);
   assert.equal((await store.hash('a', p, 'final')).root, b3sum(join(root, 'f.bin')));
@@ -105,7 +107,7 @@ test('hashMany: remembered hashes for files of any size, the others over maxSize
   assert.equal((got[4] as { root: string }).root, b3sum(join(root, 'small')));
   assert.equal(cache.stats.hits, 1);
   // And the small one is remembered, once written out.
-  cache.flush();
+  cache.flush(true);
   await store.hashMany('a', [parsePath('small')], SMALL, cached);
   assert.equal(cache.stats.hits, 2);
 });

@@ -13,7 +13,7 @@ import { Ahead } from '../../lib/sync/ahead.js';
 import { compareHeld, transferSmall, type FileJob } from '../../lib/sync/transfer.js';
 import { tempDir } from '../helpers/tmp.js';
 
-const opts = { smallFile: 1024, batchFiles: 2, batchBytes: 1 << 20, cached: false };
+const opts = { smallFile: 1024, batchFiles: 2, batchBytes: 1 << 20 };
 
 function b3sum(file: string): string {
   return execFileSync('b3sum', ['--no-names', file], { encoding: 'utf8' }).trim();
@@ -82,7 +82,7 @@ test('a batch takes what was read ahead and fetches the rest, each file where it
   for (const name of ['s1', 's3']) appendFileSync(join(srcDir, name), 'more');
   const ahead = new Ahead(src.files, 'x', files, opts);
   const jobs: FileJob[] = files.map((entry) => ({ src: entry.path, dst: entry.path, entry }));
-  const common = { limit: new Limit(1), signal: new AbortController().signal, cached: false };
+  const common = { limit: new Limit(1), signal: new AbortController().signal };
   const sent = await transferSmall(src, dst, jobs, { ...common, readAhead: (e) => ahead.whole(e) });
   for (const [i, r] of sent.entries()) {
     const name = files[i]!.path;

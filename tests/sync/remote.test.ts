@@ -309,7 +309,7 @@ test('a --copy run again over ssh: of small files DST holds at the same size, th
   assert.ok((r.summary!.wire_bytes_sent as number) < 50_000, String(r.summary!.wire_bytes_sent));
 });
 
-test('a --copy run again trusts remembered hashes only for the very version; a move, and --rehash, trust none', async () => {
+test('a --copy run again trusts remembered hashes only for the very version; a wrong one never makes a wrong copy; a move never looks', async () => {
   const [src, dst] = srcAndDst('remembered');
   makeTree(src, { 'big.bin': 3 * MIB + 7, 'small.bin': 5000, 'poisoned.bin': 2 * MIB });
   // Whole seconds, which the copies get too, so that putting them back is exact.
@@ -328,10 +328,13 @@ test('a --copy run again trusts remembered hashes only for the very version; a m
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(r.events.filter((e) => e.event === 'file_done').map((e) => e.action), ['unchanged', 'unchanged', 'unchanged']);
   // The far end remembers DST's copies (written as it exits, just after realize-sync has).
-  const { HashCache } = await import('../../lib/storage/hash-cache.js');
+  const [{ HashCache }, { versionsOf }] = await Promise.all([import('../../lib/storage/hash-cache.js'), import('../../lib/native.js')]);
   const far = new HashCache(join(dir, 'remembered-far', 'realize', 'hashes'));
-  const remembered = (name: string) => far.lookup(statSync(join(dst, name), { bigint: true }))?.root === b3sum(join(dst, name));
-  await until(() => remembered('big.bin') && remembered('small.bin'), 10_000, 'the far end to remember');
+  const remembered = async (name: string) => far.lookup([await versionsOf([join(dst, name)])])[0]?.root === b3sum(join(dst, name));
+  for (const deadline = Date.now() + 10_000; !((await remembered('big.bin')) && (await remembered('small.bin'))); ) {
+    assert.ok(Date.now() < deadline, 'the far end remembers');
+    await new Promise((r) => setTimeout(r, 50));
+  }
 
   // Rewritten in place at DST, size and mtime put back: the ctime tells.
   for (const name of ['big.bin', 'small.bin']) {
@@ -344,21 +347,42 @@ test('a --copy run again trusts remembered hashes only for the very version; a m
   assert.deepEqual(r.events.filter((e) => e.event === 'file_done' && e.action === 'copied').map((e) => e.path).sort(), ['big.bin', 'small.bin']);
   assert.deepEqual(b3sums(dst), b3sums(src));
 
-  // A wrong entry at SRC (written by hand) is believed by a --copy, and
-  // DST's check refuses the copy it would make; --rehash and a move ignore it.
-  const cache = new HashCache(join(cacheDir, 'realize', 'hashes'));
-  const file = join(src, 'poisoned.bin');
-  const st = statSync(file, { bigint: true });
+  // Wrong entries, written by hand. One at SRC is believed by a --copy, DST's
+  // check refuses what it would make, and the file is hashed anew (and the
+  // entry put right); --rehash puts it right too, a move never looks.
+  const mine = new HashCache(join(cacheDir, 'realize', 'hashes'));
   const wrong = 'cd'.repeat(32);
-  cache.remember(st, st, { size: Number(st.size), mtime: statSync(file).mtimeMs, ino: Number(st.ino), root: wrong, blocks: [wrong, wrong] }, BigInt(Date.now() + 5000) * 1_000_000n);
-  cache.flush();
+  const poison = async (cache: InstanceType<typeof HashCache>, file: string) => {
+    const version = await versionsOf([file]);
+    const st = statSync(file);
+    const blocks = Array.from({ length: Math.ceil(st.size / MIB) }, () => wrong);
+    cache.remember(version, version, { size: st.size, mtime: st.mtimeMs, ino: st.ino, root: wrong, blocks }, BigInt(Date.now() + 5000) * 1_000_000n);
+    cache.flush(true);
+  };
+  const believed = async (cache: InstanceType<typeof HashCache>, file: string) => cache.lookup([await versionsOf([file])])[0]?.root;
+  const poisoned = join(src, 'poisoned.bin');
+  await poison(mine, poisoned);
+  assert.equal(await believed(mine, poisoned), wrong);
   const fresh = join(dir, 'remembered-fresh');
-  r = await syncJson(['--copy', '-e', sshd.rsh, '--remote-serve', serve, src, `${sshd.userHost}:${fresh}`], { env });
-  assert.equal(r.status, 1, r.stderr);
-  assert.deepEqual(r.events.filter((e) => e.event === 'file_error').map((e) => e.path), ['poisoned.bin']);
-  assert.ok(!exists(join(fresh, 'poisoned.bin')), 'no copy made on a wrong hash');
-  r = await syncJson(['--copy', '--rehash', '-e', sshd.rsh, '--remote-serve', serve, src, `${sshd.userHost}:${fresh}`], { env });
+  const to = (d: string) => ['-e', sshd.rsh, '--remote-serve', serve, src, `${sshd.userHost}:${d}`];
+  r = await syncJson(['--copy', ...to(fresh)], { env });
   assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(b3sums(fresh), b3sums(src));
+  assert.equal(await believed(mine, poisoned), b3sum(poisoned), 'put right');
+
+  // One at DST makes its copy look different: brought level again, correctly.
+  await poison(far, join(dst, 'big.bin'));
+  r = await syncJson(args, { env });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(r.events.filter((e) => e.event === 'file_done' && e.action === 'copied').map((e) => e.path), ['big.bin']);
+  assert.deepEqual(b3sums(dst), b3sums(src));
+
+  await poison(mine, poisoned);
+  r = await syncJson(['--copy', '--rehash', ...to(fresh)], { env });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(await believed(mine, poisoned), b3sum(poisoned), 'put right by --rehash');
+
+  await poison(mine, poisoned);
   const sums = b3sums(src);
   rmSync(fresh, { recursive: true });
   r = await syncJson(['-e', sshd.rsh, '--remote-serve', serve, src, `${sshd.userHost}:${fresh}`], { env });

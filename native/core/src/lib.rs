@@ -48,5 +48,6 @@ pub use signature::{
 };
 pub use store::{
     fetch_file, fetch_files, hash_files, put_file, put_files, start_writeback, sync_fs,
-    try_lock_exclusive, write_pieces_at, Fetched, FetchedBatch, PutRequest, Stamp, StoreError,
+    try_lock_exclusive, versions_of, write_pieces_at, Fetched, FetchedBatch, PutRequest, Stamp,
+    StoreError, VERSION_RECORD,
 };

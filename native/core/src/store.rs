@@ -436,6 +436,78 @@ pub fn sync_fs(dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Bytes of one record of [`versions_of`].
+pub const VERSION_RECORD: usize = 40;
+
+/// File systems whose ctime changes with every write and cannot be set back:
+/// ext2/3/4, XFS, Btrfs, tmpfs, F2FS, ZFS, bcachefs, overlayfs. On others
+/// (FAT and exFAT keep no ctime at all; FUSE and network file systems may
+/// not keep one faithfully) no version is given, so no hash is remembered.
+const TRUSTED_CTIME: [i64; 8] = [
+    0xEF53,
+    0x5846_5342,
+    0x9123_683E,
+    0x0102_1994,
+    0xF2F5_2010,
+    0x2FC1_2FC1,
+    0xCA45_1A4E,
+    0x794C_7630,
+];
+
+/// The exact version of each path, for a cache of hashes: one record of
+/// device, inode, size, mtime and ctime (nanoseconds since the epoch), each
+/// 8 bytes little-endian, per path, in order; all zeros for a path that is
+/// not a regular file (lstat: a symbolic link is never followed), cannot be
+/// stat'ed, has a time out of range, or lies on a file system not in
+/// [`TRUSTED_CTIME`]. One call for a batch: a stat is cheap, a round trip is not.
+pub fn versions_of(paths: &[PathBuf]) -> Vec<u8> {
+    let mut out = vec![0u8; paths.len() * VERSION_RECORD];
+    let mut trusted = std::collections::HashMap::new();
+    for (record, path) in out.chunks_exact_mut(VERSION_RECORD).zip(paths) {
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            continue;
+        };
+        if !meta.file_type().is_file()
+            || !*trusted
+                .entry(meta.dev())
+                .or_insert_with(|| keeps_ctime(path))
+        {
+            continue;
+        }
+        let ns = |sec: i64, nsec: i64| i64::try_from(sec as i128 * 1_000_000_000 + nsec as i128);
+        let (Ok(mtime), Ok(ctime)) = (
+            ns(meta.mtime(), meta.mtime_nsec()),
+            ns(meta.ctime(), meta.ctime_nsec()),
+        ) else {
+            continue;
+        };
+        let fields = [
+            meta.dev().to_le_bytes(),
+            meta.ino().to_le_bytes(),
+            meta.size().to_le_bytes(),
+            mtime.to_le_bytes(),
+            ctime.to_le_bytes(),
+        ];
+        for (slot, field) in record.chunks_exact_mut(8).zip(fields) {
+            slot.copy_from_slice(&field);
+        }
+    }
+    out
+}
+
+/// Whether the file system holding `path` is one of [`TRUSTED_CTIME`].
+fn keeps_ctime(path: &Path) -> bool {
+    let Ok(c) = CString::new(path.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    // SAFETY: statfs writes only into the struct it is given.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
+        return false;
+    }
+    TRUSTED_CTIME.contains(&(st.f_type as i64))
+}
+
 /// Starts writing `[offset, offset + len)` of the open file `fd` to disk
 /// without waiting for it, so a later barrier finds little left to do.
 pub fn start_writeback(fd: i32, offset: u64, len: u64) -> io::Result<()> {
@@ -504,6 +576,36 @@ pub fn try_lock_exclusive(fd: i32) -> io::Result<bool> {
 mod tests {
     use super::*;
     use crate::testutil::TempDir;
+
+    #[test]
+    fn versions_are_records_of_regular_files_only() {
+        let dir = TempDir::new("store-versions");
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"12345").unwrap();
+        std::os::unix::fs::symlink(&file, dir.path().join("l")).unwrap();
+        let paths = ["f", "l", "missing", "."].map(|n| dir.path().join(n));
+        let out = versions_of(&paths);
+        assert_eq!(out.len(), 4 * VERSION_RECORD);
+        let meta = std::fs::metadata(&file).unwrap();
+        let field = |r: usize, i: usize| {
+            let at = r * VERSION_RECORD + i * 8;
+            u64::from_le_bytes(out[at..at + 8].try_into().unwrap())
+        };
+        assert_eq!(
+            (field(0, 0), field(0, 1), field(0, 2)),
+            (meta.dev(), meta.ino(), 5)
+        );
+        let mtime_ns = meta.mtime() as u64 * 1_000_000_000 + meta.mtime_nsec() as u64;
+        assert_eq!(field(0, 3), mtime_ns);
+        assert_eq!(
+            field(0, 4),
+            meta.ctime() as u64 * 1_000_000_000 + meta.ctime_nsec() as u64
+        );
+        assert!(
+            out[VERSION_RECORD..].iter().all(|&b| b == 0),
+            "a link, a missing file, a directory: zeros"
+        );
+    }
 
     #[test]
     fn pieces_are_written_in_order_at_the_offset() {
