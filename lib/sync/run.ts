@@ -335,6 +335,7 @@ async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[]
     const one = (k: number, srcHash?: FileHashes) => {
       const f = tracked[k]!;
       const job = unit.jobs[k]!.job;
+      // Hashes made earlier stand for the file only if they are of the version listed.
       const given = (h: FileHashes) => async (e: FileEntry) => (sameVersion(h, e) ? h : undefined);
       const transfer = (o: typeof common) => transferFile(srcSide, dstSide, job, { ...o, onBytes: f.onBytes });
       let done = transfer({ ...common, prehashed: srcHash ? given(srcHash) : common.prehashed });

@@ -10,7 +10,7 @@ import type { BufferPool } from '../model/buffers.js';
 import { RealizeError, batchUnlessFailed } from '../model/errors.js';
 import type { ArenaPath } from '../model/path.js';
 import { ByteRange, splitRanges } from '../model/range.js';
-import { byteLength, sameVersion, type Bytes, type CacheUse, type FileEntry, type FileHashes, type FileIdentity, type FileService, type WholeFile } from '../model/service.js';
+import { byteLength, type Bytes, type CacheUse, type FileEntry, type FileHashes, type FileIdentity, type FileService, type WholeFile } from '../model/service.js';
 import { BLOCK_SIZE, rootFromBlocks } from '../native.js';
 import type { Limit } from '../model/limit.js';
 
@@ -161,7 +161,7 @@ export async function transferSmall(src: Side, dst: Side, jobs: FileJob[], opts:
   });
 }
 
-/** What comparing a file DST holds settled: the same content, or not (with SRC's hashes of the version listed, when it made them). */
+/** What comparing a file DST holds settled: the same content, or not (with SRC's hashes, when it made them, of whichever version it found). */
 export type Compared = { same: Outcome } | { srcHash?: FileHashes };
 
 /**
@@ -181,11 +181,11 @@ export async function compareHeld(src: Side, dst: Side, jobs: FileJob[], opts: P
       fromSource(jobs, opts.prehashed, (paths) => src.files.hashMany(src.arena, paths, SMALL_FILE, cached)),
       dst.files.hashMany(dst.arena, jobs.map((j) => j.dst), SMALL_FILE, cached),
     ]);
-    return jobs.map((job, i): Compared => {
+    return jobs.map((_, i): Compared => {
       const s = theirs[i]!;
       const d = ours[i]!;
       if (s instanceof RealizeError) return {};
-      if (d instanceof RealizeError || s.root !== d.root) return sameVersion(s, job.entry) ? { srcHash: s } : {};
+      if (d instanceof RealizeError || s.root !== d.root) return { srcHash: s };
       return { same: { changed: false, hash: s.root, source: s } };
     });
   });
