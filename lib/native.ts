@@ -278,7 +278,7 @@ export async function scanDir(dir: string): Promise<DirEntryInfo[]> {
 }
 
 /** Bytes per path of `versionsOf`. */
-export const VERSION_RECORD = 40;
+export const VERSION_RECORD: number = native.VERSION_RECORD;
 
 /**
  * The exact version of each path, in one call off the JS thread: per path,

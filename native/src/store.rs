@@ -351,6 +351,10 @@ pub fn try_lock_exclusive(fd: i32) -> Result<bool> {
     core::try_lock_exclusive(fd).map_err(fail)
 }
 
+/// Bytes per path of versionsOf.
+#[napi]
+pub const VERSION_RECORD: u32 = core::VERSION_RECORD as u32;
+
 pub struct VersionsTask(Vec<PathBuf>);
 
 impl Task for VersionsTask {
