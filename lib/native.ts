@@ -62,6 +62,11 @@ async function later<T>(f: () => Promise<T>): Promise<T> {
 /** Bytes per hash-tree block: 1 MiB. */
 export const BLOCK_SIZE: number = native.BLOCK_SIZE;
 
+/** Values in the hash tree of a file of `size` bytes: one per block, one for a file of at most a block (an empty one too). */
+export function blockCount(size: number): number {
+  return Math.max(1, Math.ceil(size / BLOCK_SIZE));
+}
+
 /** A file's BLAKE3 hash tree. */
 export interface FileHash {
   /** BLAKE3 of the whole file: the 64 hex digits `b3sum` prints. */

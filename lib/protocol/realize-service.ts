@@ -5,6 +5,7 @@ import { joinAdjacent } from '../model/buffers.js';
 import { RealizeError } from '../model/errors.js';
 import { parsePath, type ArenaPath } from '../model/path.js';
 import { checkRange } from '../model/range.js';
+import { blockCount } from '../native.js';
 import { isIncoming, type FileForm, type FileHashes, type FileIdentity, type FileService, type HashedBytes, type HashOptions, type IncomingBytes, type Listing, type ListOptions, type WholeFile, type WholePut } from '../model/service.js';
 import { errorToWire, handlerOf, remoteError, streamed, type Handler, type MethodTable, type Reply, type Session } from './session.js';
 
@@ -110,7 +111,13 @@ export function realizeMethods(files: FileService, granted: ReadonlySet<string>,
       return {};
     },
     async hash(a) {
-      return { result: await files.hash(arena(a), path(a), form(a), hashOptions(a)) };
+      const got = await files.hash(arena(a), path(a), form(a), hashOptions(a));
+      if (a.blocks !== 'bulk') return { result: got };
+      // 32 raw bytes per block after the metadata, which then does not grow
+      // with the file: as JSON, the values of a file over 60 GiB would not
+      // fit in one frame's metadata.
+      const { blocks, ...version } = got;
+      return { result: version, bulk: Buffer.from(blocks.join(''), 'hex') };
     },
     async hashBlocks(a) {
       const first = size(a.first);
@@ -201,8 +208,8 @@ function list(v: unknown, what: string): unknown[] {
   return v;
 }
 
-function hashes(v: unknown): string[] {
-  if (!Array.isArray(v) || v.length > MAX_BLOCKS_PER_CALL || !v.every((h) => typeof h === 'string' && /^[0-9a-f]{64}$/.test(h))) {
+function hashes(v: unknown, max = MAX_BLOCKS_PER_CALL): string[] {
+  if (!Array.isArray(v) || v.length > max || !v.every((h) => typeof h === 'string' && /^[0-9a-f]{64}$/.test(h))) {
     throw new RealizeError('protocol', 'malformed request: expected block hashes');
   }
   return v as string[];
@@ -322,11 +329,20 @@ export class RemoteFiles implements FileService {
   }
 
   async hash(arena: string, path: ArenaPath, form: FileForm, opts: HashOptions = {}): Promise<FileHashes> {
-    return (await this.session.call('hash', { arena, path, form, ...cacheArg(opts) })).result as FileHashes;
+    const reply = await this.session.call('hash', { arena, path, form, ...cacheArg(opts), blocks: 'bulk' });
+    const v = reply.result as Args | null;
+    const id = identity(v);
+    if (!id) throw new RealizeError('protocol', `malformed hash reply for ${path}`);
+    // A server from before blocks in bulk sends them as JSON.
+    const blocks = v!.blocks !== undefined ? hashes(v!.blocks, Infinity) : hexesOf(bulk(reply));
+    if (blocks.length !== blockCount(id.size)) throw new RealizeError('protocol', `malformed hash reply for ${path}: ${blocks.length} block values for ${id.size} bytes`);
+    return { ...id, root: hashes([v!.root])[0]!, blocks };
   }
 
   async hashBlocks(arena: string, path: ArenaPath, form: FileForm, first: number, count: number): Promise<string[]> {
-    return (await this.session.call('hashBlocks', { arena, path, form, first, count })).result as string[];
+    const got = hashes((await this.session.call('hashBlocks', { arena, path, form, first, count })).result);
+    if (got.length > count) throw new RealizeError('protocol', `malformed hashBlocks reply for ${path}: ${got.length} values, ${count} asked for`);
+    return got;
   }
 
   async signature(arena: string, path: ArenaPath, offset: number, length: number): Promise<Buffer> {
@@ -365,6 +381,15 @@ function entries(page: unknown): Listing['files'] {
 /** `cache` is sent only when asked for: a request without it reads as before. */
 function cacheArg(opts: HashOptions): HashOptions {
   return opts.cache ? { cache: opts.cache } : {};
+}
+
+/** Block values sent as 32 raw bytes each, as the hex the rest of Realize uses. */
+function hexesOf(data: Buffer): string[] {
+  if (data.length % 32 !== 0) throw new RealizeError('protocol', `malformed hash reply: ${data.length} bytes of block values`);
+  const hex = data.toString('hex');
+  const out: string[] = [];
+  for (let at = 0; at < hex.length; at += 64) out.push(hex.slice(at, at + 64));
+  return out;
 }
 
 function bulk(reply: Reply): Buffer {

@@ -9,18 +9,13 @@ import { constants, promises as fs } from 'node:fs';
 import { RealizeError } from '../model/errors.js';
 import type { ArenaPath } from '../model/path.js';
 import { byteLength, type IncomingBytes } from '../model/service.js';
-import { BLOCK_SIZE, copyHashed, hashBlocks, rootFromBlocks, startWriteback, tryLockExclusive, writeBlocks } from '../native.js';
+import { BLOCK_SIZE, blockCount, copyHashed, hashBlocks, rootFromBlocks, startWriteback, tryLockExclusive, writeBlocks } from '../native.js';
 import { WRITE, createExclusive, fdPath, openChecked } from './resolve.js';
 
 /** Writes at least this large start their write-back at once (see write). */
 const EARLY_WRITEBACK = 1 << 20;
 /** An open partial nobody used for this long is closed (its lock released). */
 const IDLE_MS = 60_000;
-
-/** Blocks of a file of `size` bytes (one for an empty file), as hashFile lists them. */
-function blockCount(size: number): number {
-  return size <= BLOCK_SIZE ? 1 : Math.ceil(size / BLOCK_SIZE);
-}
 
 class OpenPartial {
   readonly fh: fs.FileHandle;

@@ -14,7 +14,7 @@ import type { Emit, FileAction } from './events.js';
 import { Limit, forEachLimited } from '../model/limit.js';
 import type { SyncMetrics } from './metrics.js';
 import { BufferPool } from '../model/buffers.js';
-import { BLOCK_SIZE } from '../native.js';
+import { blockCount } from '../native.js';
 import { Committer } from './commit.js';
 import { Ahead } from './ahead.js';
 import { BATCH_BYTES, BATCH_FILES, SMALL_FILE, compareHeld, deleteSource, transferFile, transferSmall, type Compared, type FileJob, type Method, type Outcome } from './transfer.js';
@@ -234,7 +234,7 @@ function unitsOf(jobs: FileJob[], cached: boolean): Unit[] {
     if (kind === 'file') return units.push({ jobs: [item], kind });
     // What a batch may read: a file over SMALL_FILE is hashed only if remembered.
     const bytes = Math.min(job.entry.size, SMALL_FILE);
-    const blocks = blocksOf(job);
+    const blocks = blockCount(job.entry.size);
     let batch = open.get(kind);
     if (!batch || batch.unit.jobs.length === BATCH_FILES || batch.bytes + bytes > BATCH_BYTES || batch.blocks + blocks > HELD_BLOCKS) {
       batch = { unit: { jobs: [], kind }, bytes: 0, blocks: 0 };
@@ -251,12 +251,8 @@ function unitsOf(jobs: FileJob[], cached: boolean): Unit[] {
 function unitKind(job: FileJob, cached: boolean): Unit['kind'] {
   if (job.dstPartial) return 'file';
   const small = job.entry.size <= SMALL_FILE;
-  if (job.dstFinal?.size === job.entry.size && (small || (cached && blocksOf(job) <= HELD_BLOCKS))) return 'held';
+  if (job.dstFinal?.size === job.entry.size && (small || (cached && blockCount(job.entry.size) <= HELD_BLOCKS))) return 'held';
   return !job.dstFinal && small ? 'new' : 'file';
-}
-
-function blocksOf(job: FileJob): number {
-  return Math.max(1, Math.ceil(job.entry.size / BLOCK_SIZE));
 }
 
 /** Moves every job; returns the first network error (to reconnect and retry), after the other files had their chance. */

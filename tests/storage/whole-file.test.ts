@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { RealizeError } from '../../lib/model/errors.js';
 import { hashFile, rootFromBlocks } from '../../lib/native.js';
 import { parsePath } from '../../lib/model/path.js';
-import { RemoteFiles, realizeHandler } from '../../lib/protocol/realize-service.js';
-import { Session } from '../../lib/protocol/session.js';
+import { RemoteFiles, realizeHandler, realizeMethods } from '../../lib/protocol/realize-service.js';
+import { Session, handlerOf, type MethodTable } from '../../lib/protocol/session.js';
 import { RealStore } from '../../lib/storage/real.js';
 import { duplexPair } from '../helpers/pair.js';
 import { tempArena } from '../helpers/arena.js';
@@ -180,5 +180,54 @@ test('a hashed read, here and through the protocol: the bytes with the block val
     }
   } finally {
     close();
+  }
+});
+
+test("a file's hash through the protocol: its block values in bulk, 32 bytes each, so a reply's metadata does not grow with the file; an older server's JSON values still read; a count that does not fit the size refused", async () => {
+  const { root, store } = tempArena();
+  const table = realizeMethods(store, new Set(['a']));
+  /** `table` served with `hash` replaced, and a raw client session beside RemoteFiles. */
+  const serve = (hash: MethodTable[string] = table.hash!) => {
+    const [x, y] = duplexPair();
+    const server = new Session(x, { hello: { peer: 'server', arenas: ['a'] }, handler: handlerOf({ ...table, hash }) });
+    const client = new Session(y, { hello: { peer: 'client', arenas: [] } });
+    return { client, remote: new RemoteFiles(client), close: () => (client.close(), server.close()) };
+  };
+  const MIB = 1 << 20;
+  writeFileSync(join(root, 'big'), Buffer.alloc(40 * MIB + 7, 9));
+  writeFileSync(join(root, 'small'), 'one block');
+  const p = parsePath('big');
+  const here = await store.hash('a', p, 'final');
+  assert.equal(here.root, b3sum(join(root, 'big')));
+  assert.equal(here.blocks.length, 41);
+
+  const now = serve();
+  try {
+    assert.deepEqual(await now.remote.hash('a', p, 'final'), here);
+    assert.deepEqual(await now.remote.hash('a', parsePath('small'), 'final'), await store.hash('a', parsePath('small'), 'final'));
+    const raw = await now.client.call('hash', { arena: 'a', path: 'big', form: 'final', blocks: 'bulk' });
+    assert.deepEqual(Object.keys(raw.result as object).sort(), ['ino', 'mtime', 'root', 'size']);
+    assert.equal(raw.bulk.buffer().length, 41 * 32);
+    // A client that does not ask gets them as JSON, as before.
+    assert.deepEqual((await now.client.call('hash', { arena: 'a', path: 'big', form: 'final' })).result, here);
+  } finally {
+    now.close();
+  }
+
+  const older = serve((a, bulk, ctx) => table.hash!({ ...a, blocks: undefined }, bulk, ctx));
+  try {
+    assert.deepEqual(await older.remote.hash('a', p, 'final'), here);
+  } finally {
+    older.close();
+  }
+
+  const { blocks: _, ...version } = here;
+  for (const wrong of [Buffer.alloc(40 * 32), Buffer.alloc(41 * 32 - 1)]) {
+    const lying = serve(async () => ({ result: version, bulk: wrong }));
+    try {
+      await rejects(lying.remote.hash('a', p, 'final'), 'protocol', /malformed hash reply/);
+    } finally {
+      lying.close();
+    }
   }
 });
