@@ -289,10 +289,17 @@ async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[]
       },
       onBytes(n: number, method: Method) {
         opts.metrics?.byMethod(n, method);
-        if (n === 0) return;
-        fileDone += n;
-        bytesDone += n;
+        // Blocks re-sent after DST refused the first copy count once.
+        const step = Math.min(n, size - fileDone);
+        if (step <= 0) return;
+        fileDone += step;
+        bytesDone += step;
         opts.emit({ event: 'progress', path, done: fileDone, size, bytes_done: bytesDone, bytes_total: total });
+      },
+      /** Begun again from its first byte (a retry): its progress too. */
+      restart() {
+        bytesDone -= fileDone;
+        fileDone = 0;
       },
       dryRun() {
         done.add(path);
@@ -340,6 +347,7 @@ async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[]
         done = done.catch(async (err: unknown) => {
           if (toRealizeError(err).code !== 'verify') throw err;
           const fresh = await srcSide.files.hash(srcSide.arena, job.src, 'final', { cache: 'refresh' });
+          f.restart();
           return transfer({ ...common, cache: 'refresh', prehashed: given(fresh) });
         });
       }

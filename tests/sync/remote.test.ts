@@ -369,6 +369,9 @@ test('a --copy run again trusts remembered hashes only for the very version; a w
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(b3sums(fresh), b3sums(src));
   assert.equal(await believed(mine, poisoned), b3sum(poisoned), 'put right');
+  // Copied more than once, counted once: never past the file's size, nor the run's total.
+  const progress = r.events.filter((e) => e.event === 'progress');
+  for (const e of progress) assert.ok((e.done as number) <= (e.size as number) && (e.bytes_done as number) <= (e.bytes_total as number), JSON.stringify(e));
 
   // One at DST makes its copy look different: brought level again, correctly.
   await poison(far, join(dst, 'big.bin'));
