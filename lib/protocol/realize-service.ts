@@ -223,9 +223,9 @@ function wholeFiles(a: Args): { paths: ArenaPath[]; max: number } {
   return { paths, max };
 }
 
-/** A file's hashes in a fetch or hashMany reply item, beside its version. */
-function hashesOf(v: Args, id: FileIdentity): FileHashes {
-  return { ...id, root: hashes([v.root])[0]!, blocks: hashes(v.blocks) };
+/** A file's hashes in a reply item, beside its version (its block values, when they came apart). */
+function hashesOf(v: Args, id: FileIdentity, blocks: string[] = hashes(v.blocks)): FileHashes {
+  return { ...id, root: hashes([v.root])[0]!, blocks };
 }
 
 function identity(v: unknown): FileIdentity | undefined {
@@ -336,7 +336,7 @@ export class RemoteFiles implements FileService {
     // A server from before blocks in bulk sends them as JSON.
     const blocks = v!.blocks !== undefined ? hashes(v!.blocks, Infinity) : hexesOf(bulk(reply));
     if (blocks.length !== blockCount(id.size)) throw new RealizeError('protocol', `malformed hash reply for ${path}: ${blocks.length} block values for ${id.size} bytes`);
-    return { ...id, root: hashes([v!.root])[0]!, blocks };
+    return hashesOf(v!, id, blocks);
   }
 
   async hashBlocks(arena: string, path: ArenaPath, form: FileForm, first: number, count: number): Promise<string[]> {
