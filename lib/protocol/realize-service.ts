@@ -111,6 +111,7 @@ export function realizeMethods(files: FileService, granted: ReadonlySet<string>,
       return {};
     },
     async hash(a) {
+      if (a.blocks !== undefined && a.blocks !== 'bulk') throw new RealizeError('protocol', 'malformed request: blocks is not "bulk"');
       const got = await files.hash(arena(a), path(a), form(a), hashOptions(a));
       if (a.blocks !== 'bulk') return { result: got };
       // 32 raw bytes per block after the metadata, which then does not grow

@@ -183,7 +183,7 @@ test('a hashed read, here and through the protocol: the bytes with the block val
   }
 });
 
-test("a file's hash through the protocol: its block values in bulk, 32 bytes each, so a reply's metadata does not grow with the file; an older server's JSON values still read; a count that does not fit the size refused", async () => {
+test("a file's hash through the protocol: its block values in bulk, 32 bytes each, so a reply's metadata does not grow with the file; an older server's JSON values still read; a count that does not fit the size, or an unknown form of values asked for, refused", async () => {
   const { root, store } = tempArena();
   const table = realizeMethods(store, new Set(['a']));
   /** `table` served with `hash` replaced, and a raw client session beside RemoteFiles. */
@@ -210,6 +210,8 @@ test("a file's hash through the protocol: its block values in bulk, 32 bytes eac
     assert.equal(raw.bulk.buffer().length, 41 * 32);
     // A client that does not ask gets them as JSON, as before.
     assert.deepEqual((await now.client.call('hash', { arena: 'a', path: 'big', form: 'final' })).result, here);
+    // Any other way of sending them is refused, not answered as JSON.
+    await rejects(now.client.call('hash', { arena: 'a', path: 'big', form: 'final', blocks: 'base64' }), 'protocol', /blocks is not "bulk"/);
   } finally {
     now.close();
   }
