@@ -159,10 +159,14 @@ export function signature(path: string, offset: number, length: number, options?
 /**
  * Delta turning the signature's window (of the other side's file) into
  * `[offset, offset + length)` of this file (clipped at its end, at most
- * 64 MiB). A malformed signature is a RealizeError (code 'protocol').
+ * 64 MiB); undefined if it would take `limit` bytes or more, given up before
+ * the range's bytes are copied into it. A malformed signature is a
+ * RealizeError (code 'protocol').
  */
-export function diff(path: string, offset: number, length: number, sig: Uint8Array): Promise<Buffer> {
-  return later(() => native.diff(path, offset, length, sig));
+export function diff(path: string, offset: number, length: number, sig: Uint8Array): Promise<Buffer>;
+export function diff(path: string, offset: number, length: number, sig: Uint8Array, limit: number | undefined): Promise<Buffer | undefined>;
+export async function diff(path: string, offset: number, length: number, sig: Uint8Array, limit?: number): Promise<Buffer | undefined> {
+  return (await later(() => native.diff(path, offset, length, sig, limit))) ?? undefined;
 }
 
 /** The block values the output of a delta must have: it starts at block `firstBlock` of a file of `fileSize` bytes. */

@@ -132,7 +132,9 @@ export function realizeMethods(files: FileService, granted: ReadonlySet<string>,
     },
     async diff(a, bulk) {
       const r = range(a);
-      return { bulk: await files.diff(arena(a), path(a), r.start, r.length, bulk.buffer()) };
+      const delta = await files.diff(arena(a), path(a), r.start, r.length, bulk.buffer(), a.limit === undefined ? undefined : size(a.limit));
+      // Over the limit: said so, with no bytes (a client that sets none always gets a delta).
+      return delta ? { bulk: delta } : { result: { over: true } };
     },
     async applyDelta(a, bulk) {
       const fileSize = size(a.fileSize);
@@ -350,8 +352,10 @@ export class RemoteFiles implements FileService {
     return bulk(await this.session.call('signature', { arena, path, offset, length }));
   }
 
-  async diff(arena: string, path: ArenaPath, offset: number, length: number, signature: Buffer): Promise<Buffer> {
-    return bulk(await this.session.call('diff', { arena, path, offset, length }, { bulk: signature }));
+  async diff(arena: string, path: ArenaPath, offset: number, length: number, signature: Buffer, limit?: number): Promise<Buffer | undefined> {
+    const reply = await this.session.call('diff', { arena, path, offset, length, limit }, { bulk: signature });
+    // A server from before limits always sends a delta; the caller checks its size.
+    return (reply.result as { over?: unknown } | null)?.over === true ? undefined : bulk(reply);
   }
 
   async applyDelta(arena: string, path: ArenaPath, offset: number, fileSize: number, delta: Buffer, blocks: string[]): Promise<void> {

@@ -177,8 +177,8 @@ export class RealStore implements FileService {
     return this.#reading(arena, path, 'final', ({ fh }) => signature(fdPath(fh), offset, length));
   }
 
-  async diff(arena: string, path: ArenaPath, offset: number, length: number, sig: Buffer): Promise<Buffer> {
-    return this.#reading(arena, path, 'final', ({ fh }) => diff(fdPath(fh), offset, length, sig));
+  async diff(arena: string, path: ArenaPath, offset: number, length: number, sig: Buffer, limit?: number): Promise<Buffer | undefined> {
+    return this.#reading(arena, path, 'final', ({ fh }) => diff(fdPath(fh), offset, length, sig, limit));
   }
 
   async applyDelta(arena: string, path: ArenaPath, offset: number, fileSize: number, delta: Buffer, blocks: string[]): Promise<void> {

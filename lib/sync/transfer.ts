@@ -35,6 +35,13 @@ export interface TransferOptions {
   /** Shared bound on ranges in flight. */
   limit: Limit;
   /**
+   * Shared bound on ranges brought level against DST's final file (blocks
+   * reused, runs patched with deltas), besides `limit`: each takes three
+   * steps across the two ends (a signature at DST, a diff at SRC, an apply
+   * at DST), so more of them in flight keep both ends busy meanwhile.
+   */
+  deltaLimit: Limit;
+  /**
    * Shared bound on small ranges (at most SMALL_RANGE bytes) in flight, so
    * small files do not wait for slots sized for large ranges.
    */
@@ -101,7 +108,7 @@ export async function transferFile(src: Side, dst: Side, job: FileJob, opts: Tra
   const kindOf = (b: number): BlockKind => (partialBlocks?.[b] === srcHash.blocks[b] ? 'held' : sameAt(b) ? 'same' : 'other');
 
   let wrote = false;
-  await eachRange(size, opts, async (range) => {
+  await eachRange(size, opts, finalHashes ? opts.deltaLimit : opts.limit, async (range) => {
     await Promise.all(
       blockRuns(range, kindOf).map(async ({ run, first, end: endBlock, kind }) => {
         if (kind === 'held') return opts.onBytes(run.length, 'resume');
@@ -128,11 +135,11 @@ export async function transferFile(src: Side, dst: Side, job: FileJob, opts: Tra
   return { changed: true, hash: srcHash.root, source: srcHash };
 }
 
-/** Runs `each` over the file's ranges, as many at a time as the shared limits allow. */
-async function eachRange(size: number, opts: TransferOptions, each: (range: ByteRange, index: number) => Promise<void>): Promise<void> {
+/** Runs `each` over the file's ranges, as many at a time as the shared limits allow (`limit` for its large ranges). */
+async function eachRange(size: number, opts: TransferOptions, limit: Limit, each: (range: ByteRange, index: number) => Promise<void>): Promise<void> {
   await Promise.all(
     splitRanges(size, opts.rangeSize).map((range, i) =>
-      (range.length <= SMALL_RANGE ? opts.smallLimit : opts.limit).run(async () => {
+      (range.length <= SMALL_RANGE ? opts.smallLimit : limit).run(async () => {
         opts.signal.throwIfAborted();
         await each(range, i);
       }),
@@ -207,7 +214,7 @@ async function fromSource<T>(jobs: FileJob[], ahead: ((entry: FileEntry) => Prom
  */
 async function sendFresh(src: Side, dst: Side, job: FileJob, opts: TransferOptions): Promise<Outcome> {
   const hashed = await opts.prehashed?.(job.entry);
-  if (hashed) await eachRange(hashed.size, opts, (range) => sendRange(src, dst, job, range, hashed.size, opts));
+  if (hashed) await eachRange(hashed.size, opts, opts.limit, (range) => sendRange(src, dst, job, range, hashed.size, opts));
   const sent = hashed ?? (await sendHashing(src, dst, job, opts));
   opts.signal.throwIfAborted();
   await verifyAndFinish(src, dst, job, sent, opts);
@@ -222,7 +229,7 @@ async function sendFresh(src: Side, dst: Side, job: FileJob, opts: TransferOptio
 async function sendHashing(src: Side, dst: Side, job: FileJob, opts: TransferOptions): Promise<FileHashes> {
   const { size, mtime, ino } = job.entry;
   const ranges: string[][] = [];
-  await eachRange(size, opts, async (range, i) => {
+  await eachRange(size, opts, opts.limit, async (range, i) => {
     const buffer = opts.buffers.take(range.length);
     const read = await src.files.readHashed(src.arena, job.src, range.start, range.length, job.entry, buffer).catch(giveBack(buffer, opts));
     await dst.files.send(dst.arena, job.dst, range.start, size, whole(read.data, range, job, opts));
@@ -283,12 +290,19 @@ async function sendRange(src: Side, dst: Side, job: FileJob, range: ByteRange, s
   opts.onBytes(range.length, 'send');
 }
 
-/** Rolling-hash delta of one range against `window` of DST's final file, its result checked against SRC's block values `want`; false when sending it whole is better. */
+/**
+ * Rolling-hash delta of one range against `window` of DST's final file, its
+ * result checked against SRC's block values `want`; false when sending it
+ * whole is better. SRC gives up a delta that would be as large as the range
+ * (new content) before building it: no such delta then takes memory here or
+ * crosses from a remote SRC only to be sent again as the range.
+ */
 async function patch(src: Side, dst: Side, job: FileJob, range: ByteRange, window: ByteRange, size: number, want: string[], opts: TransferOptions): Promise<boolean> {
   const sig = await dst.files.signature(dst.arena, job.dst, window.start, window.length);
-  const delta = await src.files.diff(src.arena, job.src, range.start, range.length, sig);
+  const delta = await src.files.diff(src.arena, job.src, range.start, range.length, sig, range.length);
   opts.onBytes(0, 'diff');
-  if (delta.length >= range.length) {
+  // An older SRC builds it anyway.
+  if (!delta || delta.length >= range.length) {
     opts.onFallback();
     return false;
   }

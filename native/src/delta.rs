@@ -77,34 +77,45 @@ pub struct DiffTask {
     offset: u64,
     length: u64,
     signature: Vec<u8>,
+    limit: Option<u64>,
 }
 
 impl Task for DiffTask {
-    type Output = Vec<u8>;
-    type JsValue = Buffer;
+    type Output = Option<Vec<u8>>;
+    type JsValue = Option<Buffer>;
 
-    fn compute(&mut self) -> Result<Vec<u8>> {
-        core::diff_file(&self.path, self.offset, self.length, &self.signature).map_err(fail)
+    fn compute(&mut self) -> Result<Option<Vec<u8>>> {
+        core::diff_file(
+            &self.path,
+            self.offset,
+            self.length,
+            &self.signature,
+            self.limit,
+        )
+        .map_err(fail)
     }
 
-    fn resolve(&mut self, _: Env, out: Vec<u8>) -> Result<Buffer> {
-        Ok(out.into())
+    fn resolve(&mut self, _: Env, out: Option<Vec<u8>>) -> Result<Option<Buffer>> {
+        Ok(out.map(Buffer::from))
     }
 }
 
 /// Delta turning the signature's window into `[offset, offset + length)` of the file at `path`.
-#[napi(ts_return_type = "Promise<Buffer>")]
+/// Null when the delta would take `limit` bytes or more.
+#[napi(ts_return_type = "Promise<Buffer | null>")]
 pub fn diff(
     path: String,
     offset_: f64,
     length: f64,
     signature: &[u8],
+    limit: Option<f64>,
 ) -> Result<AsyncTask<DiffTask>> {
     Ok(AsyncTask::new(DiffTask {
         path: path.into(),
         offset: offset("offset", offset_)?,
         length: offset("length", length)?,
         signature: signature.to_vec(),
+        limit: limit.map(|l| offset("limit", l)).transpose()?,
     }))
 }
 

@@ -90,6 +90,17 @@ test('identical ranges cost a signature and a tiny delta', async () => {
   assert.ok((await applyDelta(basePath, delta, 8 * MIB, expect)).equals(base.subarray(0, 8 * MIB)));
 });
 
+test('a limit: a delta that would reach it is given up, one under it is the same as without', async () => {
+  const sig = await signature(basePath, 0, 8 * MIB);
+  const same = await diff(basePath, 0, 8 * MIB, sig, 8 * MIB);
+  assert.ok(same?.equals(await diff(basePath, 0, 8 * MIB, sig)));
+  const fresh = join(dir, 'fresh');
+  await writeFile(fresh, randomBytes(8 * MIB));
+  assert.ok((await diff(fresh, 0, 8 * MIB, sig)).length > 8 * MIB);
+  assert.equal(await diff(fresh, 0, 8 * MIB, sig, 8 * MIB), undefined);
+  await assert.rejects(diff(fresh, 0, 8 * MIB, sig, -1), (e: RealizeError) => e.code === 'path');
+});
+
 test('empty ranges and ranges past the end', async () => {
   const sig = await signature(basePath, base.length + 10, 100);
   assert.equal(deltaInfo(await diff(newPath, 0, 0, sig)).outputLength, 0);

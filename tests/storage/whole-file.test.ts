@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RealizeError } from '../../lib/model/errors.js';
@@ -231,5 +232,34 @@ test("a file's hash through the protocol: its block values in bulk, 32 bytes eac
     } finally {
       lying.close();
     }
+  }
+});
+
+test("a delta through the protocol: past the client's limit the server says so and sends no bytes; an older server, which knows no limit, still sends its delta", async () => {
+  const { root, store } = tempArena();
+  const table = realizeMethods(store, new Set(['a']));
+  const serve = (diff: MethodTable[string] = table.diff!) => {
+    const [x, y] = duplexPair();
+    const server = new Session(x, { hello: { peer: 'server', arenas: ['a'] }, handler: handlerOf({ ...table, diff }) });
+    const client = new Session(y, { hello: { peer: 'client', arenas: [] } });
+    return { remote: new RemoteFiles(client), close: () => (client.close(), server.close()) };
+  };
+  const MIB = 1 << 20;
+  writeFileSync(join(root, 'old'), Buffer.alloc(2 * MIB, 3));
+  writeFileSync(join(root, 'new'), randomBytes(2 * MIB));
+  const sig = await store.signature('a', parsePath('old'), 0, 2 * MIB);
+  const now = serve();
+  try {
+    assert.equal(await now.remote.diff('a', parsePath('new'), 0, 2 * MIB, sig, 2 * MIB), undefined);
+    assert.ok((await now.remote.diff('a', parsePath('new'), 0, 2 * MIB, sig))!.length > 2 * MIB);
+    assert.ok((await now.remote.diff('a', parsePath('old'), 0, 2 * MIB, sig, 2 * MIB))!.length < 100);
+  } finally {
+    now.close();
+  }
+  const older = serve((a, bulk, ctx) => table.diff!({ ...a, limit: undefined }, bulk, ctx));
+  try {
+    assert.ok((await older.remote.diff('a', parsePath('new'), 0, 2 * MIB, sig, 2 * MIB))!.length > 2 * MIB);
+  } finally {
+    older.close();
   }
 });

@@ -146,6 +146,19 @@ test('older files grown, cut short, shifted or edited in far-apart blocks: each 
   assert.ok(wire < grownBy.length + MIB / 2, `${wire} bytes on the wire`);
 });
 
+test('a file rewritten with new content, pulled over ssh: its bytes cross once, not as a delta and then again whole', async () => {
+  const [src, dst] = srcAndDst('rewritten');
+  const newer = randomBytes(20 * MIB);
+  writeFileSync(join(src, 'video.bin'), newer);
+  writeFileSync(join(dst, 'video.bin'), randomBytes(20 * MIB));
+  utimesSync(join(dst, 'video.bin'), 1_000_000, 1_000_000);
+  const r = await syncJson(['--copy', '-e', sshd.rsh, '--remote-serve', remoteServe, `${sshd.userHost}:${src}`, dst]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(readFileSync(join(dst, 'video.bin')).equals(newer));
+  const received = r.summary!.wire_bytes_received as number;
+  assert.ok(received > newer.length && received < newer.length + MIB, `${received} bytes received`);
+});
+
 test('remote to remote: a peer arena to an ssh host, the data flowing through the client', async () => {
   const src = join(dir, 'r2r-src');
   makeTree(src, { 'x/one.bin': 5 * 1024 * 1024, 'two.txt': 'two' });

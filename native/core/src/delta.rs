@@ -103,6 +103,12 @@ impl DeltaWriter {
         }
     }
 
+    /// At least the bytes the delta will take if nothing more is added to it.
+    pub(crate) fn len(&self) -> usize {
+        // A pending copy: its op and two varints; then the end.
+        self.out.len() + if self.pending.is_some() { 21 } else { 0 } + 1
+    }
+
     pub(crate) fn literal(&mut self, bytes: &[u8]) {
         if bytes.is_empty() {
             return;
@@ -127,6 +133,9 @@ impl DeltaWriter {
         self.flush_copy();
         self.out.push(END);
         debug_assert_eq!(self.produced.to_le_bytes(), self.out[20..28]);
+        // Grown by doubling: a delta of mostly literal bytes would hold up to
+        // twice its size until JS lets go of it.
+        self.out.shrink_to_fit();
         self.out
     }
 }

@@ -152,15 +152,17 @@ pub fn diff_bytes(data: &[u8], signature: &[u8]) -> Result<Vec<u8>, DiffError> {
         });
     }
     let sig = Signature::parse(signature).map_err(DiffError::Signature)?;
-    Ok(diff_parsed(data, &sig))
+    // Without a limit, search always describes the data.
+    Ok(search(data, &sig, usize::MAX)
+        .map(DeltaWriter::finish)
+        .unwrap_or_default())
 }
 
-fn diff_parsed(data: &[u8], sig: &Signature<'_>) -> Vec<u8> {
-    search(data, sig).finish()
-}
-
-/// The ops describing `data`.
-fn search(data: &[u8], sig: &Signature<'_>) -> DeltaWriter {
+/// The ops describing `data`, or none once they would take `limit` bytes or
+/// more: the new bytes not yet matched stay in the delta as literal bytes
+/// whatever matches later, so a range of new content is given up as soon as
+/// that is sure, before its bytes are copied into a delta.
+fn search(data: &[u8], sig: &Signature<'_>, limit: usize) -> Option<DeltaWriter> {
     let index = Index::new(sig);
     let l = sig.block_len as usize;
     let s = sig.strong_len;
@@ -180,6 +182,9 @@ fn search(data: &[u8], sig: &Signature<'_>) -> DeltaWriter {
         // Most windows are rejected by the filter inside `seek`.
         while let Some(q) = r.seek(data, l, p, last, |raw| index.may_have(raw)) {
             p = q;
+            if w.len() + (p - lit) >= limit {
+                return None;
+            }
             let weak = r.weak();
             let want = base_mark + (p - new_mark) as u64;
             let expected = if want.is_multiple_of(l as u64) {
@@ -233,6 +238,10 @@ fn search(data: &[u8], sig: &Signature<'_>) -> DeltaWriter {
         }
     }
 
+    // What is left is at most one literal run and a copy of the base's last block.
+    if w.len() + (n - lit) >= limit {
+        return None;
+    }
     // The base's short last block may match the very end of the data.
     let blocks = sig.blocks();
     let mut end = n;
@@ -252,17 +261,19 @@ fn search(data: &[u8], sig: &Signature<'_>) -> DeltaWriter {
     if lit < end {
         w.literal(&data[lit..end]);
     }
-    w
+    Some(w)
 }
 
 /// Delta turning the signature's window into `[offset, offset + len)` of the
-/// file at `path`, clipped at its end.
+/// file at `path`, clipped at its end; none if it would take `limit` bytes or
+/// more (sending the range whole is then as good).
 pub fn diff_file(
     path: &Path,
     offset: u64,
     len: u64,
     signature: &[u8],
-) -> Result<Vec<u8>, DiffError> {
+    limit: Option<u64>,
+) -> Result<Option<Vec<u8>>, DiffError> {
     if len > MAX_WINDOW
         || offset
             .checked_add(len)
@@ -275,7 +286,8 @@ pub fn diff_file(
     let input = Input::open(path).map_err(DiffError::File)?;
     crate::reuse::WINDOWS.with(|data| {
         let view = View::new(&input, offset, len, data).map_err(DiffError::File)?;
-        let delta = diff_parsed(view.bytes(), &sig);
+        let limit = limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+        let delta = search(view.bytes(), &sig, limit).map(DeltaWriter::finish);
         view.check().map_err(DiffError::File)?;
         Ok(delta)
     })

@@ -202,7 +202,7 @@ fn files_with_windows() {
         SignatureOptions::default(),
     )
     .unwrap();
-    let d = diff_file(&np, off, len, &s).unwrap();
+    let d = diff_file(&np, off, len, &s, None).unwrap().unwrap();
     let out = apply_file(&bp, &d, len, &at(2, 2)).unwrap();
     assert!(out == new[off as usize..(off + len) as usize]);
     assert!(stats(&d).0 < 8192, "literal {}", stats(&d).0);
@@ -214,7 +214,9 @@ fn files_with_windows() {
         SignatureOptions::default(),
     )
     .unwrap();
-    let d = diff_file(&np, 4 * MIB as u64, 4 * MIB as u64, &s).unwrap();
+    let d = diff_file(&np, 4 * MIB as u64, 4 * MIB as u64, &s, None)
+        .unwrap()
+        .unwrap();
     assert_eq!(
         delta_info(&d).unwrap().output_len,
         new.len() as u64 - 4 * MIB as u64
@@ -236,19 +238,46 @@ fn files_with_windows() {
     // A window past the end is the empty window at the end; an empty window
     // needs no base at all.
     let s = signature_file(&bp, 1 << 40, 100, SignatureOptions::default()).unwrap();
-    let d = diff_file(&np, 0, MIB as u64, &s).unwrap();
+    let d = diff_file(&np, 0, MIB as u64, &s, None).unwrap().unwrap();
     assert_eq!(delta_info(&d).unwrap().window_offset, changed.len() as u64);
     assert!(
         apply_file(&dir.path().join("missing"), &d, MIB as u64, &at(0, 1)).unwrap() == new[..MIB]
     );
     // Caps on ranges.
     assert!(matches!(
-        diff_file(&np, 0, MAX_WINDOW + 1, &s),
+        diff_file(&np, 0, MAX_WINDOW + 1, &s, None),
         Err(DiffError::RangeTooLong { .. })
     ));
     assert!(signature_file(&bp, 0, MAX_WINDOW + 1, SignatureOptions::default()).is_err());
-    assert!(diff_file(&dir.path().join("missing"), 0, 10, &s).is_err());
-    assert!(diff_file(dir.path(), 0, 10, &s).is_err());
+    assert!(diff_file(&dir.path().join("missing"), 0, 10, &s, None).is_err());
+    assert!(diff_file(dir.path(), 0, 10, &s, None).is_err());
+}
+
+#[test]
+fn a_delta_that_would_reach_its_limit_is_given_up() {
+    let dir = TempDir::new("delta");
+    let (bp, np) = (dir.path().join("base"), dir.path().join("new"));
+    let base = noise(2 * MIB, 11);
+    let mut edited = base.clone();
+    edited[MIB] ^= 1;
+    std::fs::write(&bp, &base).unwrap();
+    let s = signature_file(&bp, 0, 2 * MIB as u64, SignatureOptions::default()).unwrap();
+    let len = 2 * MIB as u64;
+    // An edit: far under the limit, the same delta as without one.
+    std::fs::write(&np, &edited).unwrap();
+    let small = diff_file(&np, 0, len, &s, Some(len)).unwrap().unwrap();
+    assert_eq!(Some(small), diff_file(&np, 0, len, &s, None).unwrap());
+    // New content: all literal, a little over the range, so none under a limit of its length.
+    std::fs::write(&np, noise(2 * MIB, 12)).unwrap();
+    assert!(diff_file(&np, 0, len, &s, None).unwrap().unwrap().len() as u64 > len);
+    assert_eq!(diff_file(&np, 0, len, &s, Some(len)).unwrap(), None);
+    // Half new: given up under a limit of half the range, not under its length.
+    let mut half = base.clone();
+    half[..MIB].copy_from_slice(&noise(MIB, 13));
+    std::fs::write(&np, &half).unwrap();
+    let d = diff_file(&np, 0, len, &s, Some(len)).unwrap().unwrap();
+    assert!(apply_as(&base, &d, len, &half).unwrap() == half);
+    assert_eq!(diff_file(&np, 0, len, &s, Some(len / 2)).unwrap(), None);
 }
 
 #[test]
