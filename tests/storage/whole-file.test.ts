@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { RealizeError } from '../../lib/model/errors.js';
 import { hashFile, rootFromBlocks } from '../../lib/native.js';
 import { parsePath } from '../../lib/model/path.js';
-import { RemoteFiles, realizeHandler, realizeMethods } from '../../lib/protocol/realize-service.js';
+import { RemoteFiles, realizeMethods } from '../../lib/protocol/realize-service.js';
 import { Session, handlerOf, type MethodTable } from '../../lib/protocol/session.js';
 import { RealStore } from '../../lib/storage/real.js';
 import { duplexPair } from '../helpers/pair.js';
@@ -18,6 +18,14 @@ import { tempArena } from '../helpers/arena.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const dir = tempDir();
+
+/** `table` served over a session pair, some of its methods replaced (an older or a lying server): RemoteFiles, and the raw client session beside it. */
+function servedWith(table: MethodTable, replaced: MethodTable = {}) {
+  const [x, y] = duplexPair();
+  const server = new Session(x, { hello: { peer: 'server', arenas: ['a'] }, handler: handlerOf({ ...table, ...replaced }) });
+  const client = new Session(y, { hello: { peer: 'client', arenas: [] } });
+  return { client, remote: new RemoteFiles(client), close: () => (client.close(), server.close()) };
+}
 
 function b3sum(path: string): string {
   return execFileSync('b3sum', ['--no-names', path], { encoding: 'utf8' }).trim();
@@ -45,18 +53,7 @@ function fetch(store: { fetchMany: RealStore['fetchMany'] }, path: string, maxSi
 /** A fresh arena, and the same served over a session (RemoteFiles). */
 function served() {
   const { root, store } = tempArena();
-  const [x, y] = duplexPair();
-  const server = new Session(x, { hello: { peer: 'server', arenas: ['a'] }, handler: realizeHandler(store, new Set(['a'])) });
-  const client = new Session(y, { hello: { peer: 'client', arenas: [] } });
-  return {
-    root,
-    store,
-    remote: new RemoteFiles(client),
-    close: () => {
-      client.close();
-      server.close();
-    },
-  };
+  return { root, store, ...servedWith(realizeMethods(store, new Set(['a']))) };
 }
 
 test('put then fetch: the bytes, the b3sum root and the exact mtime make the round trip', async () => {
@@ -187,13 +184,7 @@ test('a hashed read, here and through the protocol: the bytes with the block val
 test("a file's hash through the protocol: its block values in bulk, 32 bytes each, so a reply's metadata does not grow with the file; an older server's JSON values still read; a count that does not fit the size, or an unknown form of values asked for, refused", async () => {
   const { root, store } = tempArena();
   const table = realizeMethods(store, new Set(['a']));
-  /** `table` served with `hash` replaced, and a raw client session beside RemoteFiles. */
-  const serve = (hash: MethodTable[string] = table.hash!) => {
-    const [x, y] = duplexPair();
-    const server = new Session(x, { hello: { peer: 'server', arenas: ['a'] }, handler: handlerOf({ ...table, hash }) });
-    const client = new Session(y, { hello: { peer: 'client', arenas: [] } });
-    return { client, remote: new RemoteFiles(client), close: () => (client.close(), server.close()) };
-  };
+  const serve = (hash = table.hash!) => servedWith(table, { hash });
   const MIB = 1 << 20;
   writeFileSync(join(root, 'big'), Buffer.alloc(40 * MIB + 7, 9));
   writeFileSync(join(root, 'small'), 'one block');
@@ -238,12 +229,7 @@ test("a file's hash through the protocol: its block values in bulk, 32 bytes eac
 test("a delta through the protocol: past the client's limit the server says so and sends no bytes; an older server, which knows no limit, still sends its delta", async () => {
   const { root, store } = tempArena();
   const table = realizeMethods(store, new Set(['a']));
-  const serve = (diff: MethodTable[string] = table.diff!) => {
-    const [x, y] = duplexPair();
-    const server = new Session(x, { hello: { peer: 'server', arenas: ['a'] }, handler: handlerOf({ ...table, diff }) });
-    const client = new Session(y, { hello: { peer: 'client', arenas: [] } });
-    return { remote: new RemoteFiles(client), close: () => (client.close(), server.close()) };
-  };
+  const serve = (diff = table.diff!) => servedWith(table, { diff });
   const MIB = 1 << 20;
   writeFileSync(join(root, 'old'), Buffer.alloc(2 * MIB, 3));
   writeFileSync(join(root, 'new'), randomBytes(2 * MIB));
