@@ -159,9 +159,9 @@ export function signature(path: string, offset: number, length: number, options?
 /**
  * Delta turning the signature's window (of the other side's file) into
  * `[offset, offset + length)` of this file (clipped at its end, at most
- * 64 MiB); undefined if it would take `limit` bytes or more, given up before
- * the range's bytes are copied into it. A malformed signature is a
- * RealizeError (code 'protocol').
+ * 64 MiB); undefined if it would take about `limit` bytes or more (within
+ * a few dozen bytes), given up before the range's bytes are copied into it.
+ * A malformed signature is a RealizeError (code 'protocol').
  */
 export function diff(path: string, offset: number, length: number, sig: Uint8Array): Promise<Buffer>;
 export function diff(path: string, offset: number, length: number, sig: Uint8Array, limit: number | undefined): Promise<Buffer | undefined>;

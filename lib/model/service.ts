@@ -180,7 +180,7 @@ export interface FileService {
   hashBlocks(arena: string, path: ArenaPath, form: FileForm, first: number, count: number): Promise<string[]>;
   /** Rolling-hash signature of a range of the final file. */
   signature(arena: string, path: ArenaPath, offset: number, length: number): Promise<Buffer>;
-  /** Delta that turns the signature's range into this range of the final file; undefined if it would take `limit` bytes or more. */
+  /** Delta that turns the signature's range into this range of the final file; undefined if it would take about `limit` bytes or more. */
   diff(arena: string, path: ArenaPath, offset: number, length: number, signature: Buffer, limit?: number): Promise<Buffer | undefined>;
   /**
    * Applies a delta against the final file and writes the result at `offset`

@@ -132,7 +132,7 @@ export function realizeMethods(files: FileService, granted: ReadonlySet<string>,
     },
     async diff(a, bulk) {
       const r = range(a);
-      const delta = await files.diff(arena(a), path(a), r.start, r.length, bulk.buffer(), a.limit === undefined ? undefined : size(a.limit));
+      const delta = await files.diff(arena(a), path(a), r.start, r.length, bulk.buffer(), a.limit == null ? undefined : size(a.limit));
       // Over the limit: said so, with no bytes (a client that sets none always gets a delta).
       return delta ? { bulk: delta } : { result: { over: true } };
     },

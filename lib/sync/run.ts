@@ -52,9 +52,8 @@ export const BACKOFF_MS = [5, 15, 30, 60, 120, 300].map((s) => s * 1000);
 const RANGES_IN_FLIGHT = 4;
 /**
  * Ranges brought level against DST's final file in flight besides (see
- * TransferOptions.deltaLimit). Such a range holds a range-sized buffer here
- * only while it is sent whole (new content): a 1 GiB file rewritten with
- * new content peaked at 227 MB here and 173 MB at the far end. With 4, a
+ * TransferOptions.deltaLimit): they hold no range-sized buffer here but
+ * while sent whole (new content), in a slot of RANGES_IN_FLIGHT. With 4, a
  * 256 MiB file whose content shifted took 0.33 s to bring level at a peer;
  * with 8, 0.29 s.
  */

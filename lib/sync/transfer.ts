@@ -38,7 +38,8 @@ export interface TransferOptions {
    * Shared bound on ranges brought level against DST's final file (blocks
    * reused, runs patched with deltas), besides `limit`: each takes three
    * steps across the two ends (a signature at DST, a diff at SRC, an apply
-   * at DST), so more of them in flight keep both ends busy meanwhile.
+   * at DST), so more of them in flight keep both ends busy meanwhile. One
+   * sent whole takes a slot of `limit` too.
    */
   deltaLimit: Limit;
   /**
@@ -108,7 +109,12 @@ export async function transferFile(src: Side, dst: Side, job: FileJob, opts: Tra
   const kindOf = (b: number): BlockKind => (partialBlocks?.[b] === srcHash.blocks[b] ? 'held' : sameAt(b) ? 'same' : 'other');
 
   let wrote = false;
-  await eachRange(size, opts, finalHashes ? opts.deltaLimit : opts.limit, async (range) => {
+  // A range DST's final file reaches into takes a delta slot; sent whole
+  // (new content), it takes a slot of `limit` as well for its buffer, so
+  // range-sized buffers stay bounded by `limit`.
+  const slotOf = (range: ByteRange) => (range.start < finalSize ? opts.deltaLimit : opts.limit);
+  await eachRange(size, opts, slotOf, async (range, _, slot) => {
+    const sendWhole = (run: ByteRange) => (slot === opts.deltaLimit ? opts.limit.run(() => sendRange(src, dst, job, run, size, opts)) : sendRange(src, dst, job, run, size, opts));
     await Promise.all(
       blockRuns(range, kindOf).map(async ({ run, first, end: endBlock, kind }) => {
         if (kind === 'held') return opts.onBytes(run.length, 'resume');
@@ -117,14 +123,14 @@ export async function transferFile(src: Side, dst: Side, job: FileJob, opts: Tra
           await dst.files.reuse(dst.arena, job.dst, run.start, run.length, size);
           return opts.onBytes(run.length, 'reuse');
         }
-        if (!finalHashes) return sendRange(src, dst, job, run, size, opts);
+        if (!finalHashes) return sendWhole(run);
         // Content shifts only within a run bounded by reused blocks; at
         // other edges the signature looks further into DST's file.
         const margin = (b: number) => (b < 0 || sameAt(b) ? 0 : WINDOW_MARGIN);
         const start = Math.max(0, run.start - margin(first - 1));
         const end = Math.min(finalSize, run.end + margin(endBlock));
         if (end > start && (await patch(src, dst, job, run, new ByteRange(start, end), size, srcHash.blocks.slice(first, endBlock), opts))) return;
-        await sendRange(src, dst, job, run, size, opts);
+        await sendWhole(run);
       }),
     );
   });
@@ -135,15 +141,16 @@ export async function transferFile(src: Side, dst: Side, job: FileJob, opts: Tra
   return { changed: true, hash: srcHash.root, source: srcHash };
 }
 
-/** Runs `each` over the file's ranges, as many at a time as the shared limits allow (`limit` for its large ranges). */
-async function eachRange(size: number, opts: TransferOptions, limit: Limit, each: (range: ByteRange, index: number) => Promise<void>): Promise<void> {
+/** Runs `each` over the file's ranges, as many at a time as the shared limits allow (`slotOf` says which for a large range), telling it whose slot it holds. */
+async function eachRange(size: number, opts: TransferOptions, slotOf: (range: ByteRange) => Limit, each: (range: ByteRange, index: number, slot: Limit) => Promise<void>): Promise<void> {
   await Promise.all(
-    splitRanges(size, opts.rangeSize).map((range, i) =>
-      (range.length <= SMALL_RANGE ? opts.smallLimit : limit).run(async () => {
+    splitRanges(size, opts.rangeSize).map((range, i) => {
+      const slot = range.length <= SMALL_RANGE ? opts.smallLimit : slotOf(range);
+      return slot.run(async () => {
         opts.signal.throwIfAborted();
-        await each(range, i);
-      }),
-    ),
+        await each(range, i, slot);
+      });
+    }),
   );
 }
 
@@ -214,7 +221,7 @@ async function fromSource<T>(jobs: FileJob[], ahead: ((entry: FileEntry) => Prom
  */
 async function sendFresh(src: Side, dst: Side, job: FileJob, opts: TransferOptions): Promise<Outcome> {
   const hashed = await opts.prehashed?.(job.entry);
-  if (hashed) await eachRange(hashed.size, opts, opts.limit, (range) => sendRange(src, dst, job, range, hashed.size, opts));
+  if (hashed) await eachRange(hashed.size, opts, () => opts.limit, (range) => sendRange(src, dst, job, range, hashed.size, opts));
   const sent = hashed ?? (await sendHashing(src, dst, job, opts));
   opts.signal.throwIfAborted();
   await verifyAndFinish(src, dst, job, sent, opts);
@@ -229,7 +236,7 @@ async function sendFresh(src: Side, dst: Side, job: FileJob, opts: TransferOptio
 async function sendHashing(src: Side, dst: Side, job: FileJob, opts: TransferOptions): Promise<FileHashes> {
   const { size, mtime, ino } = job.entry;
   const ranges: string[][] = [];
-  await eachRange(size, opts, opts.limit, async (range, i) => {
+  await eachRange(size, opts, () => opts.limit, async (range, i) => {
     const buffer = opts.buffers.take(range.length);
     const read = await src.files.readHashed(src.arena, job.src, range.start, range.length, job.entry, buffer).catch(giveBack(buffer, opts));
     await dst.files.send(dst.arena, job.dst, range.start, size, whole(read.data, range, job, opts));
@@ -293,15 +300,15 @@ async function sendRange(src: Side, dst: Side, job: FileJob, range: ByteRange, s
 /**
  * Rolling-hash delta of one range against `window` of DST's final file, its
  * result checked against SRC's block values `want`; false when sending it
- * whole is better. SRC gives up a delta that would be as large as the range
- * (new content) before building it: no such delta then takes memory here or
- * crosses from a remote SRC only to be sent again as the range.
+ * whole is better. SRC gives up a delta that would be about as large as the
+ * range (new content) without building it: no such delta then takes memory
+ * here or crosses from a remote SRC only to be sent again as the range.
  */
 async function patch(src: Side, dst: Side, job: FileJob, range: ByteRange, window: ByteRange, size: number, want: string[], opts: TransferOptions): Promise<boolean> {
   const sig = await dst.files.signature(dst.arena, job.dst, window.start, window.length);
   const delta = await src.files.diff(src.arena, job.src, range.start, range.length, sig, range.length);
   opts.onBytes(0, 'diff');
-  // An older SRC builds it anyway.
+  // SRC's estimate is within a few bytes; an older SRC builds it anyway.
   if (!delta || delta.length >= range.length) {
     opts.onFallback();
     return false;

@@ -101,7 +101,7 @@ impl Task for DiffTask {
 }
 
 /// Delta turning the signature's window into `[offset, offset + length)` of the file at `path`.
-/// Null when the delta would take `limit` bytes or more.
+/// Null when the delta would take about `limit` bytes or more.
 #[napi(ts_return_type = "Promise<Buffer | null>")]
 pub fn diff(
     path: String,

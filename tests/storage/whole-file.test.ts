@@ -239,6 +239,7 @@ test("a delta through the protocol: past the client's limit the server says so a
     assert.equal(await now.remote.diff('a', parsePath('new'), 0, 2 * MIB, sig, 2 * MIB), undefined);
     assert.ok((await now.remote.diff('a', parsePath('new'), 0, 2 * MIB, sig))!.length > 2 * MIB);
     assert.ok((await now.remote.diff('a', parsePath('old'), 0, 2 * MIB, sig, 2 * MIB))!.length < 100);
+    for (const bad of [-1, 0.5]) await rejects(now.remote.diff('a', parsePath('new'), 0, 2 * MIB, sig, bad), 'path', /must be an integer/);
   } finally {
     now.close();
   }

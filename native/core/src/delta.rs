@@ -103,9 +103,9 @@ impl DeltaWriter {
         }
     }
 
-    /// At least the bytes the delta will take if nothing more is added to it.
+    /// About the bytes the delta would take if nothing more were added to it
+    /// (a pending copy counted at its longest, 21 bytes; then the end).
     pub(crate) fn len(&self) -> usize {
-        // A pending copy: its op and two varints; then the end.
         self.out.len() + if self.pending.is_some() { 21 } else { 0 } + 1
     }
 

@@ -158,10 +158,11 @@ pub fn diff_bytes(data: &[u8], signature: &[u8]) -> Result<Vec<u8>, DiffError> {
         .unwrap_or_default())
 }
 
-/// The ops describing `data`, or none once they would take `limit` bytes or
-/// more: the new bytes not yet matched stay in the delta as literal bytes
-/// whatever matches later, so a range of new content is given up as soon as
-/// that is sure, before its bytes are copied into a delta.
+/// The ops describing `data`, or none once they would take about `limit`
+/// bytes or more (the estimate is off by at most a few dozen bytes): the new
+/// bytes not yet matched stay in the delta as literal bytes whatever matches
+/// later, so a range of new content is given up without its bytes ever being
+/// copied into a delta (the search itself still reads the range).
 fn search(data: &[u8], sig: &Signature<'_>, limit: usize) -> Option<DeltaWriter> {
     let index = Index::new(sig);
     let l = sig.block_len as usize;
@@ -238,7 +239,8 @@ fn search(data: &[u8], sig: &Signature<'_>, limit: usize) -> Option<DeltaWriter>
         }
     }
 
-    // What is left is at most one literal run and a copy of the base's last block.
+    // What is left: one literal run (a little shorter if the base's short
+    // last block matches its end; that is not counted).
     if w.len() + (n - lit) >= limit {
         return None;
     }
@@ -265,8 +267,8 @@ fn search(data: &[u8], sig: &Signature<'_>, limit: usize) -> Option<DeltaWriter>
 }
 
 /// Delta turning the signature's window into `[offset, offset + len)` of the
-/// file at `path`, clipped at its end; none if it would take `limit` bytes or
-/// more (sending the range whole is then as good).
+/// file at `path`, clipped at its end; none if it would take about `limit`
+/// bytes or more (sending the range whole is then as good; see [`search`]).
 pub fn diff_file(
     path: &Path,
     offset: u64,

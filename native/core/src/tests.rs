@@ -266,7 +266,13 @@ fn a_delta_that_would_reach_its_limit_is_given_up() {
     // An edit: far under the limit, the same delta as without one.
     std::fs::write(&np, &edited).unwrap();
     let small = diff_file(&np, 0, len, &s, Some(len)).unwrap().unwrap();
+    let size = small.len() as u64;
     assert_eq!(Some(small), diff_file(&np, 0, len, &s, None).unwrap());
+    // Limits well over and well under the delta's own size.
+    assert!(diff_file(&np, 0, len, &s, Some(size + 64))
+        .unwrap()
+        .is_some());
+    assert_eq!(diff_file(&np, 0, len, &s, Some(size / 2)).unwrap(), None);
     // New content: all literal, a little over the range, so none under a limit of its length.
     std::fs::write(&np, noise(2 * MIB, 12)).unwrap();
     assert!(diff_file(&np, 0, len, &s, None).unwrap().unwrap().len() as u64 > len);
