@@ -70,8 +70,8 @@ class SyncCommand extends RealizeCommand {
     const metricsAddr = this.metricsAddr !== undefined ? parseAddress(this.metricsAddr, { defaultPort: 9100 }) : undefined;
     const [srcSpec, dstSpec] = parseEndpoints(this.src, this.dst, config);
 
-    // A HOST:PATH end's ssh starts before the rest loads; runSync takes it over.
-    const dialed = dialFirst(srcSpec, dstSpec, this.rsh, this.remoteServe);
+    // Remote ends' transports start before the rest loads; runSync takes them over.
+    const dialed = dialFirst(srcSpec, dstSpec, this.rsh, this.remoteServe, config);
     let metrics: SyncMetrics | undefined;
     let run: typeof import('../lib/sync/run.js');
     let out: typeof import('../lib/ui/sync-output.js');

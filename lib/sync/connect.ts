@@ -14,9 +14,8 @@ import { ROOT_ARENA, RemoteFiles } from '../protocol/realize-service.js';
 import { Session } from '../protocol/session.js';
 import { hashCacheAt } from '../storage/hash-cache.js';
 import { RealStore } from '../storage/real.js';
-import type { CommandConnection } from '../transport/ssh-command.js';
 import { throttle } from '../transport/throttle.js';
-import { dialRemote } from './dial.js';
+import { dialPeer, dialRemote, type DialedEnd } from './dial.js';
 import type { EndpointSpec } from './endpoint.js';
 
 export interface Endpoint {
@@ -40,8 +39,8 @@ export interface ConnectOptions {
   throttleDown?: number;
   /** Make a missing local directory (for DST). */
   create: boolean;
-  /** A HOST:PATH end's ssh, already started (dial.ts); connect takes it over. */
-  dialed?: Promise<CommandConnection>;
+  /** The end's transport, already started (dial.ts); connect takes it over. */
+  dialed?: DialedEnd;
 }
 
 export const LOCAL_ARENA = 'local';
@@ -52,23 +51,11 @@ export async function connect(spec: EndpointSpec, opts: ConnectOptions): Promise
   let closeTransport: () => void;
   let describe: (err: RealizeError) => RealizeError = (e) => e;
   if (spec.kind === 'peer') {
-    const config = opts.config!;
-    const peer = config.peers.get(spec.peer)!;
-    if (!peer.address) throw new RealizeError('usage', `peer ${spec.peer} has no address in ${config.file}: it only dials out`);
-    if (!config.localKey) throw new RealizeError('config', `${config.file}: privkey is not set; this peer needs a key to dial ${spec.peer}`);
-    // ssh2 is loaded only for peer endpoints: HOST:PATH runs the ssh binary.
-    const { dialSsh } = await import('../transport/ssh-client.js');
-    const conn = await dialSsh({
-      host: peer.address.host,
-      port: peer.address.port,
-      privateKey: config.localKey.sshKey,
-      hostKeyBlob: peer.publicKey.blob,
-      peerName: spec.peer,
-    });
+    const conn = await (opts.dialed?.kind === 'peer' ? opts.dialed.conn : dialPeer(spec, opts.config!));
     stream = conn.stream;
     closeTransport = conn.close;
   } else {
-    const conn = await (opts.dialed ?? dialRemote(spec, opts.rsh, opts.remoteServe));
+    const conn = await (opts.dialed?.kind === 'ssh' ? opts.dialed.conn : dialRemote(spec, opts.rsh, opts.remoteServe));
     stream = conn.stream;
     closeTransport = conn.close;
     describe = (e) => {

@@ -1,35 +1,61 @@
-// Starting ssh for a HOST:PATH end. Kept apart from connect.ts, and light:
-// realize-sync starts ssh before it loads the rest of itself, so ssh's
-// handshake and the remote login (most of a short run) overlap that loading.
+// Starting the transport of a remote end: ssh for HOST:PATH, ssh2 for a
+// configured peer. Kept apart from connect.ts, and light: realize-sync starts
+// them before it loads the rest of itself, so ssh's handshake and the remote
+// login (most of a short run) overlap that loading.
+import type { Config } from '../config/index.js';
+import { RealizeError } from '../model/errors.js';
+import type { SshConnection } from '../transport/ssh-client.js';
 import { spawnRemote, splitCommand, type CommandConnection } from '../transport/ssh-command.js';
 import type { EndpointSpec } from './endpoint.js';
 
 export type SshSpec = Extract<EndpointSpec, { kind: 'ssh' }>;
+export type PeerSpec = Extract<EndpointSpec, { kind: 'peer' }>;
 
 /** Runs `RSH [USER@]HOST REMOTE_SERVE --stdio --root PATH`. */
 export function dialRemote(spec: SshSpec, rsh: string, remoteServe: string): Promise<CommandConnection> {
   return spawnRemote(rsh, spec.userHost, [...splitCommand(remoteServe), '--stdio', '--root', spec.path]);
 }
 
-/** The ends started before the run: SRC's and DST's ssh, at most one (two would prompt on one terminal at once). */
-export interface Dialed {
-  src?: Promise<CommandConnection>;
-  dst?: Promise<CommandConnection>;
+/** Dials a configured peer over ssh2, its host key pinned. ssh2 is loaded only now: HOST:PATH runs the ssh binary. */
+export async function dialPeer(spec: PeerSpec, config: Config): Promise<SshConnection> {
+  const peer = config.peers.get(spec.peer)!;
+  if (!peer.address) throw new RealizeError('usage', `peer ${spec.peer} has no address in ${config.file}: it only dials out`);
+  if (!config.localKey) throw new RealizeError('config', `${config.file}: privkey is not set; this peer needs a key to dial ${spec.peer}`);
+  const { dialSsh } = await import('../transport/ssh-client.js');
+  return dialSsh({
+    host: peer.address.host,
+    port: peer.address.port,
+    privateKey: config.localKey.sshKey,
+    hostKeyBlob: peer.publicKey.blob,
+    peerName: spec.peer,
+  });
 }
 
-/** Starts the ssh of the first HOST:PATH end; runSync takes it over (and closes it). */
-export function dialFirst(src: EndpointSpec, dst: EndpointSpec, rsh: string, remoteServe: string): Dialed {
-  const started = (p: Promise<CommandConnection>) => {
+/** An end's transport, started before the run. */
+export type DialedEnd = { kind: 'ssh'; conn: Promise<CommandConnection> } | { kind: 'peer'; conn: Promise<SshConnection> };
+
+/** The ends started before the run: any peer, and the first HOST:PATH end only (two ssh commands would prompt on one terminal at once). */
+export interface Dialed {
+  src?: DialedEnd;
+  dst?: DialedEnd;
+}
+
+/** Starts what `dialed` holds; runSync takes the ends over (and closes them). */
+export function dialFirst(src: EndpointSpec, dst: EndpointSpec, rsh: string, remoteServe: string, config: Config): Dialed {
+  const started = (end: DialedEnd): DialedEnd => {
     // Failures are seen where the connection is used; never unhandled meanwhile.
-    p.catch(() => {});
-    return p;
+    end.conn.catch(() => {});
+    return end;
   };
-  if (src.kind === 'ssh') return { src: started(dialRemote(src, rsh, remoteServe)) };
-  if (dst.kind === 'ssh') return { dst: started(dialRemote(dst, rsh, remoteServe)) };
-  return {};
+  const dial = (spec: EndpointSpec, sshToo: boolean): DialedEnd | undefined => {
+    if (spec.kind === 'peer') return started({ kind: 'peer', conn: dialPeer(spec, config) });
+    if (spec.kind === 'ssh' && sshToo) return started({ kind: 'ssh', conn: dialRemote(spec, rsh, remoteServe) });
+    return undefined;
+  };
+  return { src: dial(src, true), dst: dial(dst, src.kind !== 'ssh') };
 }
 
 /** Closes what was dialed and never used (the run failed before it began). */
 export function hangUpDialed(dialed: Dialed): void {
-  for (const p of [dialed.src, dialed.dst]) void p?.then((c) => c.close(), () => {});
+  for (const end of [dialed.src, dialed.dst]) void end?.conn.then((c) => c.close(), () => {});
 }
