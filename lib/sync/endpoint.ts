@@ -1,6 +1,7 @@
 // SRC and DST of realize-sync (DESIGN §2): a local directory,
 // PEER:ARENA[/SUBDIR] for a configured peer, or [USER@]HOST:PATH through the
 // ssh binary. Parsing here; connecting in connect.ts.
+import { posix } from 'node:path';
 import type { Config } from '../config/index.js';
 import { RealizeError } from '../model/errors.js';
 import { parsePath, type ArenaPath } from '../model/path.js';
@@ -32,8 +33,27 @@ export function parseEndpoint(text: string, isPeer: (name: string) => boolean): 
   return { kind: 'ssh', userHost: host, path: rest, text };
 }
 
-/** SRC and DST of a run: a remote whose host names a peer of `config` is that peer. */
+/** SRC and DST of a run: a remote whose host names a peer of `config` is that peer. Two that name one directory as written are refused. */
 export function parseEndpoints(src: string, dst: string, config?: Config): [EndpointSpec, EndpointSpec] {
   const isPeer = (name: string) => config?.peers.has(name) === true;
-  return [parseEndpoint(src, isPeer), parseEndpoint(dst, isPeer)];
+  const ends: [EndpointSpec, EndpointSpec] = [parseEndpoint(src, isPeer), parseEndpoint(dst, isPeer)];
+  refuseSameRemote(...ends);
+  return ends;
+}
+
+/**
+ * Refuses two remote ends that name one directory, or DST inside SRC, as
+ * written: the same arena of the same peer, or the same path on the same
+ * [USER@]HOST. (Local ends are compared by device and inode once open; a
+ * directory reached two other ways is caught file by file before a move
+ * deletes anything, see run.ts.)
+ */
+function refuseSameRemote(src: EndpointSpec, dst: EndpointSpec): void {
+  let a: string | undefined;
+  let b: string | undefined;
+  if (src.kind === 'peer' && dst.kind === 'peer' && src.peer === dst.peer && src.arena === dst.arena) [a, b] = [src.prefix ?? '', dst.prefix ?? ''];
+  else if (src.kind === 'ssh' && dst.kind === 'ssh' && src.userHost === dst.userHost) [a, b] = [posix.normalize(src.path).replace(/\/+$/, ''), posix.normalize(dst.path).replace(/\/+$/, '')];
+  if (a === undefined || b === undefined) return;
+  if (a === b) throw new RealizeError('usage', `${src.text} and ${dst.text} are the same directory; nothing done`);
+  if (a === '' || b.startsWith(a + '/')) throw new RealizeError('usage', `${dst.text} is inside ${src.text}; nothing done`);
 }

@@ -68,6 +68,8 @@ export interface Outcome {
   hash: string;
   /** The version of SRC's file that was hashed: a move deletes it only if it still matches. */
   source: FileIdentity;
+  /** When DST already held this content: the version of DST's file that holds it. */
+  held?: FileIdentity;
 }
 
 /** Extra bytes of DST's final file around a range that a signature covers, so content shifted across range edges still matches. */
@@ -91,7 +93,7 @@ export async function transferFile(src: Side, dst: Side, job: FileJob, opts: Tra
   if (job.dstFinal) {
     finalHashes = await dst.files.hash(dst.arena, job.dst, 'final', cached);
     const srcHash = await srcHashing;
-    if (finalHashes.root === srcHash.root) return { changed: false, hash: srcHash.root, source: srcHash };
+    if (finalHashes.root === srcHash.root) return { changed: false, hash: srcHash.root, source: srcHash, held: finalHashes };
     if (finalHashes.mtime > srcHash.mtime) {
       throw new RealizeError('conflict', 'conflict: the destination is newer than the source (changed on both sides?); kept both, deleted nothing');
     }
@@ -200,7 +202,7 @@ export async function compareHeld(src: Side, dst: Side, jobs: FileJob[], opts: P
       const d = ours[i]!;
       if (s instanceof RealizeError) return {};
       if (d instanceof RealizeError || s.root !== d.root) return { srcHash: s };
-      return { same: { changed: false, hash: s.root, source: s } };
+      return { same: { changed: false, hash: s.root, source: s, held: d } };
     });
   });
 }

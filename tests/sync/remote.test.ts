@@ -72,6 +72,39 @@ test('move over ssh (HOST:PATH through OpenSSH, realize-serve --stdio at the far
   assert.deepEqual(listFiles(dst), []);
 });
 
+test('one directory named twice by remote ends (a peer arena, a path on one host), or DST inside SRC: refused, nothing touched', async () => {
+  const arena = join(h.arenas.photos!, 'twice');
+  makeTree(arena, { 'p.txt': 'photo', 'sub/q.txt': 'q' });
+  const before = b3sums(arena);
+  const ssh = ['-e', sshd.rsh, '--remote-serve', remoteServe];
+  const cases: [string[], RegExp][] = [
+    [['nas:photos/twice', 'nas:photos/twice/'], /are the same directory; nothing done/],
+    [['nas:photos', 'nas:photos/twice/sub'], /is inside nas:photos; nothing done/],
+    [[...ssh, `${sshd.userHost}:${arena}`, `${sshd.userHost}:${arena}/./`], /are the same directory; nothing done/],
+    [[...ssh, `${sshd.userHost}:${arena}`, `${sshd.userHost}:${arena}/sub`], /is inside/],
+  ];
+  for (const [args, said] of cases) {
+    const r = await syncJson(['--config', h.laptopConfig, ...args]);
+    assert.equal(r.status, 1, args.join(' '));
+    assert.match(r.stderr, said);
+    assert.deepEqual(b3sums(arena), before);
+  }
+});
+
+test('one directory reached two ways (a local path, a peer arena, HOST:PATH of this very machine): a move deletes nothing', async () => {
+  const src = join(h.arenas.photos!, 'two-ways');
+  makeTree(src, { 'a.bin': 3 * MIB, 'b.txt': 'b', 'c/d.txt': 'd' });
+  const before = b3sums(src);
+  const ssh = ['-e', sshd.rsh, '--remote-serve', remoteServe];
+  for (const ends of [[src, `${sshd.userHost}:${src}`], ['nas:photos/two-ways', `${sshd.userHost}:${src}`], ['nas:photos/two-ways', src]]) {
+    const r = await syncJson(['--config', h.laptopConfig, ...ssh, ...ends]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(r.summary!.files_failed, 3, ends.join(' '));
+    for (const e of r.events.filter((e) => e.event === 'file_error')) assert.match(String(e.error), /hold this very file/);
+    assert.deepEqual(b3sums(src), before);
+  }
+});
+
 test('a full disk at the far end: "no space" for the files that do not fit, the session goes on, sources kept', { skip: process.getuid?.() !== 0 && 'needs root to mount a tmpfs' }, async () => {
   const src = join(dir, 'full-src');
   // Large files travel in ranges, their data written as it arrives.
