@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// realize-sync. What it needs to start ssh for a HOST:PATH end is imported
-// here; the rest (the move algorithm, the protocol, the output) is loaded
-// once ssh is on its way, so ssh's handshake overlaps that loading.
+// realize-sync. What it needs to start ssh for a HOST:PATH end, or to dial a
+// configured peer, is imported here; the rest (the move algorithm, the
+// protocol, the output) is loaded once they are on their way, so their
+// handshakes overlap that loading.
 import { Command, Option } from 'clipanion';
 import { loadConfig } from '../lib/config/index.js';
 import { parseAddress } from '../lib/model/address.js';

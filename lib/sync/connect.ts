@@ -15,7 +15,7 @@ import { Session } from '../protocol/session.js';
 import { hashCacheAt } from '../storage/hash-cache.js';
 import { RealStore } from '../storage/real.js';
 import { throttle } from '../transport/throttle.js';
-import { dialPeer, dialRemote, type DialedEnd } from './dial.js';
+import { dialEnd, type DialedEnd } from './dial.js';
 import type { EndpointSpec } from './endpoint.js';
 
 export interface Endpoint {
@@ -52,20 +52,23 @@ export async function connect(spec: EndpointSpec, opts: ConnectOptions): Promise
   let stream: Duplex;
   let closeTransport: () => void;
   let describe: (err: RealizeError) => RealizeError = (e) => e;
-  if (spec.kind === 'peer') {
-    const conn = await (opts.dialed?.kind === 'peer' ? opts.dialed.conn : dialPeer(spec, opts.config!));
+  // The caller's dialed end is of this spec (runSync parses the same words).
+  const end = opts.dialed ?? dialEnd(spec, opts.rsh, opts.remoteServe, opts.config);
+  const where = spec.kind === 'ssh' ? spec.userHost : spec.peer;
+  if (end.kind === 'peer') {
+    const conn = await end.conn;
     stream = conn.stream;
     closeTransport = conn.close;
   } else {
-    const conn = await (opts.dialed?.kind === 'ssh' ? opts.dialed.conn : dialRemote(spec, opts.rsh, opts.remoteServe));
+    const conn = await end.conn;
     stream = conn.stream;
     closeTransport = conn.close;
     describe = (e) => {
       const said = conn.stderr().split('\n').filter(Boolean).pop();
-      if (said) return new RealizeError(e.code === 'protocol' ? 'protocol' : 'network', `${spec.userHost}: ${said}`);
+      if (said) return new RealizeError(e.code === 'protocol' ? 'protocol' : 'network', `${where}: ${said}`);
       // Silent: say which command gave up, so the user knows where to look.
       const status = conn.child.exitCode;
-      if (status !== null && status !== 0) return new RealizeError('network', `${spec.userHost}: \`${opts.rsh}\` exited with status ${status} before realize-serve answered (try: ${opts.rsh} ${spec.userHost} ${opts.remoteServe} --version)`);
+      if (status !== null && status !== 0) return new RealizeError('network', `${where}: \`${opts.rsh}\` exited with status ${status} before realize-serve answered (try: ${opts.rsh} ${where} ${opts.remoteServe} --version)`);
       return e;
     };
   }

@@ -40,17 +40,19 @@ export interface Dialed {
   dst?: DialedEnd;
 }
 
+/** Starts a remote end's transport. */
+export function dialEnd(spec: SshSpec | PeerSpec, rsh: string, remoteServe: string, config: Config | undefined): DialedEnd {
+  return spec.kind === 'peer' ? { kind: 'peer', conn: dialPeer(spec, config!) } : { kind: 'ssh', conn: dialRemote(spec, rsh, remoteServe) };
+}
+
 /** Starts what `dialed` holds; runSync takes the ends over (and closes them). */
 export function dialFirst(src: EndpointSpec, dst: EndpointSpec, rsh: string, remoteServe: string, config: Config): Dialed {
-  const started = (end: DialedEnd): DialedEnd => {
+  const dial = (spec: EndpointSpec, sshToo: boolean): DialedEnd | undefined => {
+    if (spec.kind === 'local' || (spec.kind === 'ssh' && !sshToo)) return undefined;
+    const end = dialEnd(spec, rsh, remoteServe, config);
     // Failures are seen where the connection is used; never unhandled meanwhile.
     end.conn.catch(() => {});
     return end;
-  };
-  const dial = (spec: EndpointSpec, sshToo: boolean): DialedEnd | undefined => {
-    if (spec.kind === 'peer') return started({ kind: 'peer', conn: dialPeer(spec, config) });
-    if (spec.kind === 'ssh' && sshToo) return started({ kind: 'ssh', conn: dialRemote(spec, rsh, remoteServe) });
-    return undefined;
   };
   return { src: dial(src, true), dst: dial(dst, src.kind !== 'ssh') };
 }

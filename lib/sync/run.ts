@@ -41,7 +41,7 @@ export interface SyncOptions {
   metrics?: SyncMetrics;
   /** Delays between retries, in ms (DESIGN §5: 5s, 15s, 30s, 1m, 2m, 5m…). */
   backoffMs?: number[];
-  /** An end's ssh started by the caller (dialFirst): used by the first attempt, closed with it. */
+  /** Remote ends' transports started by the caller (dialFirst): used by the first attempt, closed with it. */
   dialed?: Dialed;
 }
 
@@ -117,7 +117,15 @@ export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
           return new Ahead(src.files, src.arena, left, { smallFile: SMALL_FILE, batchFiles: BATCH_FILES, batchBytes: BATCH_BYTES, cache: cacheUse(opts) });
         }, () => undefined);
         stopAhead = () => void aheadOf.then((a) => a?.stop());
-        [src, dst] = await Promise.all([connecting, connectingDst]);
+        [src, dst] = await Promise.all([connecting, connectingDst]).catch(async (err: unknown) => {
+          // A local end's own mistake (no such directory) is what to report,
+          // not a remote end's failure that happened to come first.
+          for (const [spec, end] of [[srcSpec, connecting], [dstSpec, connectingDst]] as const) {
+            const e = spec.kind === 'local' ? await end.then(() => undefined, toRealizeError) : undefined;
+            if (e?.code === 'usage') throw e;
+          }
+          throw err;
+        });
         if (dst) await refuseSameDirectory(src, dst);
         const pending = await plan(src, srcListing, dst, done);
         const ahead = await aheadOf;

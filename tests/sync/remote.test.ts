@@ -221,6 +221,19 @@ test('unreachable or unauthorized endpoints: one line, exit 1', async () => {
   assert.equal(r.status, 1);
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   assert.match(r.stderr, /somehost: `sh -c 'exit 3' rsh` exited with status 3 before realize-serve answered/);
+  // A peer that cannot be dialed as configured, and beside it a local end's own mistake, which is the one reported.
+  const peer = `[peers.nas]\npubkey = "${h.nasPublicLine}"\n`;
+  writeFileSync(join(dir, 'no-address.toml'), `privkey = "${join(h.dir, 'laptop.key')}"\n\n${peer}`);
+  writeFileSync(join(dir, 'no-key.toml'), `${peer}address = "127.0.0.1:${h.port}"\n`);
+  for (const [config, said] of [['no-address.toml', /peer nas has no address in .*: it only dials out/], ['no-key.toml', /privkey is not set; this peer needs a key to dial nas/]] as const) {
+    r = await syncJson(['--config', join(dir, config), dir, 'nas:photos/x']);
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, said);
+  }
+  r = await syncJson(['--config', join(dir, 'no-key.toml'), join(dir, 'nosuch'), 'nas:photos/x']);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /nosuch: no such directory/);
 });
 
 test('kill -9 mid-file, then a rerun finishes it and sends only what was missing', async () => {
