@@ -148,10 +148,13 @@ export interface FileService {
   reuse(arena: string, path: ArenaPath, offset: number, length: number, fileSize: number): Promise<void>;
   /**
    * Checks that the partial hashes to `root` (else RealizeError('verify'),
-   * partial kept), sets its mtime (ms) and renames it to final. Durable once
-   * a `flush` that starts after it returns.
+   * partial kept), sets its mtime (ms) and renames it to final. With
+   * `replaces`, the final file it may replace: none (null), or that version;
+   * another found there (made or changed since it was checked) is
+   * RealizeError('conflict'), both kept. Durable once a `flush` that starts
+   * after it returns.
    */
-  finish(arena: string, path: ArenaPath, mtime: number, root: string): Promise<FileIdentity>;
+  finish(arena: string, path: ArenaPath, mtime: number, root: string, replaces?: FileIdentity | null): Promise<FileIdentity>;
   /**
    * Whole final files with their hashes, a batch in one call: how small files
    * travel. One result per path, in order: the file, or why not (a file over
@@ -190,7 +193,12 @@ export interface FileService {
    * since its signature, is RealizeError('verify').
    */
   applyDelta(arena: string, path: ArenaPath, offset: number, fileSize: number, delta: Buffer, blocks: string[]): Promise<void>;
-  /** Removes final and partial forms; with `ifMatch`, only if the final file is still that version. Returns whether a final file was deleted. */
+  /**
+   * Removes final and partial forms; with `ifMatch` (a move deleting its
+   * source), only the final file, and only if it is still that version: a
+   * name of the partial form there may be a file of the user's, never listed.
+   * Returns whether a final file was deleted.
+   */
   delete(arena: string, path: ArenaPath, ifMatch?: FileIdentity): Promise<boolean>;
   /** Sets the partial file's size. */
   truncate(arena: string, path: ArenaPath, fileSize: number): Promise<void>;

@@ -69,9 +69,11 @@ export function realizeMethods(files: FileService, granted: ReadonlySet<string>,
       const ar = arena(a);
       const p = path(a);
       const root = hashes([a.root])[0]!;
-      const identity = await files.finish(ar, p, mtime, root);
-      onChange?.({ method: 'finish', arena: ar, path: p, size: identity.size, root });
-      return { result: identity };
+      // An older client names nothing: no check.
+      const replaces = a.replaces === undefined ? undefined : a.replaces === null ? null : identity(a.replaces);
+      const made = await files.finish(ar, p, mtime, root, replaces);
+      onChange?.({ method: 'finish', arena: ar, path: p, size: made.size, root });
+      return { result: made };
     },
     async fetch(a) {
       const { paths, max } = wholeFiles(a);
@@ -279,8 +281,8 @@ export class RemoteFiles implements FileService {
     await this.session.call('reuse', { arena, path, offset, length, fileSize });
   }
 
-  async finish(arena: string, path: ArenaPath, mtime: number, root: string): Promise<FileIdentity> {
-    const r = (await this.session.call('finish', { arena, path, mtime, root })).result;
+  async finish(arena: string, path: ArenaPath, mtime: number, root: string, replaces?: FileIdentity | null): Promise<FileIdentity> {
+    const r = (await this.session.call('finish', { arena, path, mtime, root, replaces })).result;
     return identity(r) ?? { size: 0, mtime: 0, ino: 0 };
   }
 

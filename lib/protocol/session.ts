@@ -4,7 +4,6 @@
 // carry ids and may be in flight concurrently; a request may stream events
 // before its response (list pages, history subscriptions).
 import { EventEmitter } from 'node:events';
-import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { RealizeError, isErrorCode, toRealizeError } from '../model/errors.js';
 import { FrameDecoder, Kind, encodeFrame, encodePreamble, type Bulk, type Frame } from './frame.js';
@@ -14,8 +13,6 @@ export interface Hello {
   peer: string;
   /** Arenas this side grants the other. */
   arenas: string[];
-  /** The machine's host name, sent by every session (none from an older side): two ends on one machine may hold one file. */
-  host?: string;
 }
 
 export interface Reply {
@@ -131,7 +128,7 @@ export class Session extends EventEmitter {
     stream.on('end', () => this.#fail(this.#remoteHello ? null : new RealizeError('network', 'the peer closed the connection before the hello')));
     stream.on('close', () => this.#fail(null));
     stream.on('error', (err) => this.#fail(toRealizeError(err)));
-    this.#write([encodePreamble(), ...encodeFrame(Kind.Hello, 0, { ...opts.hello, host: hostname() })]);
+    this.#write([encodePreamble(), ...encodeFrame(Kind.Hello, 0, opts.hello)]);
   }
 
   get remote(): Hello | undefined {
@@ -245,7 +242,7 @@ export class Session extends EventEmitter {
     if (!h || typeof h.peer !== 'string' || !Array.isArray(h.arenas) || !h.arenas.every((a) => typeof a === 'string')) {
       throw new RealizeError('protocol', 'the peer sent a malformed hello');
     }
-    this.#remoteHello = { peer: h.peer, arenas: h.arenas, ...(typeof h.host === 'string' ? { host: h.host } : {}) };
+    this.#remoteHello = { peer: h.peer, arenas: h.arenas };
     this.#helloResolve(this.#remoteHello);
   }
 

@@ -89,7 +89,7 @@ export class RealStore implements FileService {
     );
   }
 
-  async finish(arena: string, path: ArenaPath, mtime: number, root: string): Promise<FileIdentity> {
+  async finish(arena: string, path: ArenaPath, mtime: number, root: string, replaces?: FileIdentity | null): Promise<FileIdentity> {
     const dir = await this.#dir(arena, path);
     const part = join(dir, partialName(path));
     const final = join(dir, finalName(path));
@@ -108,6 +108,12 @@ export class RealStore implements FileService {
       // reply is on its way, not inside the rename.
       const replaced = await fs.open(final, READ).catch(() => undefined);
       try {
+        if (replaces !== undefined && replaced) {
+          const now = versionOf(await replaced.stat());
+          if (!replaces || !sameVersion(now, replaces)) {
+            throw new RealizeError('conflict', `conflict: ${path} at the destination was ${replaces ? 'changed' : 'made'} during the sync; kept both (the new copy as ${partialName(path)})`);
+          }
+        }
         await fs.rename(part, final);
       } finally {
         if (replaced) setTimeout(() => void replaced.close().catch(() => {}), REPLACED_CLOSE_MS).unref();
@@ -195,15 +201,15 @@ export class RealStore implements FileService {
   async delete(arena: string, path: ArenaPath, ifMatch?: FileIdentity): Promise<boolean> {
     const dir = await this.#dir(arena, path);
     const final = join(dir, finalName(path));
-    let deleted: boolean;
     if (ifMatch) {
       const st = await fs.lstat(final).catch(() => undefined);
       if (!st) return false;
       if (!st.isFile() || !sameVersion(versionOf(st), ifMatch)) {
         throw new RealizeError('conflict', `${path} changed since it was hashed; kept`);
       }
-      deleted = await unlinkIfPresent(final, st);
-    } else deleted = await unlinkIfPresent(final);
+      return unlinkIfPresent(final, st);
+    }
+    const deleted = await unlinkIfPresent(final);
     const part = join(dir, partialName(path));
     await closePartial(part);
     await unlinkIfPresent(part);

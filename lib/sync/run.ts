@@ -286,7 +286,6 @@ async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[]
   const files = jobs.length;
   const srcSide = { files: src.files, arena: src.arena };
   const ahead = opts.ahead;
-  const oneHost = src.host === dst?.host;
 
   /** One file's events, metrics and bookkeeping. */
   const track = (job: FileJob, index: number) => {
@@ -327,10 +326,12 @@ async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[]
       succeeded(outcome: Outcome) {
         const action: FileAction = !outcome.changed ? 'unchanged' : opts.copy ? 'copied' : 'moved';
         if (!committer) return finished(outcome.hash, action);
-        // DST's copy is SRC's file itself (one directory reached two ways, such as a
-        // local path and HOST:PATH of this machine): deleting it would lose the file.
-        if (outcome.held && oneHost && sameVersion(outcome.held, outcome.source)) {
-          return file.failed(new RealizeError('conflict', `${opts.src} and ${opts.dst} hold this very file (the same directory?); kept`));
+        // DST's copy looks like SRC's file itself (one directory reached two
+        // ways: a local path and HOST:PATH of this machine, a mount of the far
+        // end's disk): deleting it would lose the file. Copies on two machines
+        // rarely share an inode number too; then the source is only kept.
+        if (outcome.held && sameVersion(outcome.held, outcome.source)) {
+          return file.failed(new RealizeError('conflict', `${opts.src} and ${opts.dst} seem to hold this very file (same inode, size and mtime: one directory reached two ways?); kept`));
         }
         // The slot is free again while the file waits for its batch's flush.
         commits.push(committer.commit(job.dst, () => deleteSource(srcSide, job, outcome.source)).then(() => finished(outcome.hash, action), file.failed));

@@ -139,7 +139,7 @@ export async function transferFile(src: Side, dst: Side, job: FileJob, opts: Tra
   if (!wrote) await dst.files.truncate(dst.arena, job.dst, size);
   opts.signal.throwIfAborted();
 
-  await verifyAndFinish(src, dst, job, srcHash, opts);
+  await verifyAndFinish(src, dst, job, srcHash, finalHashes ? { size: finalHashes.size, mtime: finalHashes.mtime, ino: finalHashes.ino } : null, opts);
   return { changed: true, hash: srcHash.root, source: srcHash };
 }
 
@@ -226,7 +226,7 @@ async function sendFresh(src: Side, dst: Side, job: FileJob, opts: TransferOptio
   if (hashed) await eachRange(hashed.size, opts, () => opts.limit, (range) => sendRange(src, dst, job, range, hashed.size, opts));
   const sent = hashed ?? (await sendHashing(src, dst, job, opts));
   opts.signal.throwIfAborted();
-  await verifyAndFinish(src, dst, job, sent, opts);
+  await verifyAndFinish(src, dst, job, sent, null, opts);
   return { changed: true, hash: sent.root, source: sent };
 }
 
@@ -326,10 +326,14 @@ async function patch(src: Side, dst: Side, job: FileJob, range: ByteRange, windo
   return true;
 }
 
-/** Makes DST's partial final; DST checks it hashes to SRC's root. Differing blocks are re-sent once. */
-async function verifyAndFinish(src: Side, dst: Side, job: FileJob, srcHash: FileHashes, opts: TransferOptions): Promise<void> {
+/**
+ * Makes DST's partial final; DST checks it hashes to SRC's root, and that
+ * its final file is still `replaces` (the version checked; null: none), so
+ * one made or changed meanwhile is a conflict. Differing blocks are re-sent once.
+ */
+async function verifyAndFinish(src: Side, dst: Side, job: FileJob, srcHash: FileHashes, replaces: FileIdentity | null, opts: TransferOptions): Promise<void> {
   try {
-    await dst.files.finish(dst.arena, job.dst, srcHash.mtime, srcHash.root);
+    await dst.files.finish(dst.arena, job.dst, srcHash.mtime, srcHash.root, replaces);
     return;
   } catch (err) {
     if (!(err instanceof RealizeError) || err.code !== 'verify') throw err;
@@ -344,7 +348,7 @@ async function verifyAndFinish(src: Side, dst: Side, job: FileJob, srcHash: File
   if (bad.length === 0 || got.size !== size) await dst.files.truncate(dst.arena, job.dst, size);
   opts.signal.throwIfAborted();
   try {
-    await dst.files.finish(dst.arena, job.dst, srcHash.mtime, srcHash.root);
+    await dst.files.finish(dst.arena, job.dst, srcHash.mtime, srcHash.root, replaces);
   } catch (err) {
     if (err instanceof RealizeError && err.code === 'verify') {
       throw new RealizeError('verify', `verification failed twice for ${job.src}: did the source change while being moved? kept`);

@@ -317,6 +317,28 @@ test('SIGINT: exit 20, the partial file kept and resumable', async () => {
   assert.equal(summary?.interrupted, true);
 });
 
+test('a destination file made, or changed, while its new copy was on its way: a conflict, both kept, nothing deleted', async () => {
+  for (const [name, before] of [['made', undefined], ['changed', 'older']] as const) {
+    const src = join(dir, `meanwhile-${name}-src`);
+    makeTree(src, { 'f.bin': 8 * MIB });
+    const dst = join(h.arenas.photos!, `meanwhile-${name}`);
+    if (before) {
+      makeTree(dst, { 'f.bin': before });
+      utimesSync(join(dst, 'f.bin'), 1_000_000, 1_000_000);
+    }
+    const run = spawnSync(['--config', h.laptopConfig, '--throttle-up', '4M', src, `nas:photos/meanwhile-${name}`]);
+    const partial = join(dst, '.f.bin.part');
+    await until(() => exists(partial), 30_000, 'a partial at the peer');
+    writeFileSync(join(dst, 'f.bin'), 'the user wrote this meanwhile');
+    assert.equal(await run.exited, 1);
+    assert.equal(readFileSync(join(dst, 'f.bin'), 'utf8'), 'the user wrote this meanwhile');
+    assert.ok(exists(join(src, 'f.bin')), 'source kept');
+    assert.ok(exists(partial), 'the new copy kept as the partial');
+    const error = run.events().find((e) => e.event === 'file_error');
+    assert.match(String(error?.error), new RegExp(`was ${name} during the sync; kept both`));
+  }
+});
+
 test('--max-duration exceeded: exit 11, source kept', async () => {
   const src = join(dir, 'slow-src');
   makeTree(src, { 'f.bin': 32 * 1024 * 1024 });
