@@ -3,6 +3,7 @@
 // failures with backoff within --max-duration, and report every step as
 // events.
 import { realpath, stat } from 'node:fs/promises';
+import { dirname, relative as relativePath } from 'node:path';
 import type { Config } from '../config/index.js';
 import { RealizeError, toRealizeError } from '../model/errors.js';
 import { joinPath, type ArenaPath } from '../model/path.js';
@@ -126,7 +127,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
           }
           throw err;
         });
-        if (dst) await refuseSameDirectory(src, dst);
+        if (dst) await refuseSameDirectory(src, dst, srcListing);
         const pending = await plan(src, srcListing, dst, done);
         const ahead = await aheadOf;
         ahead?.stop();
@@ -412,14 +413,33 @@ function cacheUse(opts: Pick<SyncOptions, 'copy' | 'rehash'>): CacheUse | undefi
   return opts.rehash ? 'refresh' : 'use';
 }
 
-/** Refuses SRC and DST that are one directory, also through links or bind mounts (device + inode), or DST inside SRC. */
-async function refuseSameDirectory(src: Endpoint, dst: Endpoint): Promise<void> {
+/**
+ * Refuses local SRC and DST that are one directory, or DST inside SRC, also
+ * through links or bind mounts: a directory's device and inode against the
+ * other's and its ancestors'. SRC inside DST is refused only where it would
+ * write over SRC's own files: when SRC holds files under the path by which
+ * DST reaches SRC (DST/sub is SRC, and SRC has sub/x: DST's sub/x is SRC's x).
+ */
+async function refuseSameDirectory(src: Endpoint, dst: Endpoint, srcListing: Promise<Listing>): Promise<void> {
   if (!src.local || !dst.local) return;
   if (src.local.dev === dst.local.dev && src.local.ino === dst.local.ino) {
     throw new RealizeError('usage', `${src.spec.text} and ${dst.spec.text} are the same directory; nothing done`);
   }
-  const [s, d] = await Promise.all([realpath(src.local.dir), realpath(dst.local.dir)]);
-  if (d.startsWith(s + '/')) throw new RealizeError('usage', `${dst.spec.text} is inside ${src.spec.text}; nothing done`);
+  if ((await pathUnder(dst.local.dir, src.local)) !== undefined) throw new RealizeError('usage', `${dst.spec.text} is inside ${src.spec.text}; nothing done`);
+  const sub = await pathUnder(src.local.dir, dst.local);
+  if (sub !== undefined && (await srcListing).files.some((f) => f.path.startsWith(sub + '/'))) {
+    throw new RealizeError('usage', `${src.spec.text} is inside ${dst.spec.text} and holds ${sub}/: its files would land on its own; nothing done`);
+  }
+}
+
+/** The path by which directory `top` (device and inode) reaches `dir`, if it is one of `dir`'s ancestors; a bind mount's root has the device and inode of what it shows. */
+async function pathUnder(dir: string, top: { dev: number; ino: number }): Promise<string | undefined> {
+  const real = await realpath(dir);
+  for (let at = dirname(real); ; at = dirname(at)) {
+    const st = await stat(at);
+    if (st.dev === top.dev && st.ino === top.ino) return relativePath(at, real);
+    if (at === dirname(at)) return undefined;
+  }
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

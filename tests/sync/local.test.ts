@@ -109,12 +109,29 @@ test('SRC and DST the same directory, through a symlink or a bind mount: refused
       const b = await runBin('realize-sync', [src, bind]);
       assert.equal(b.status, 1);
       assert.match(b.stderr, /same directory/);
+      const inner = await runBin('realize-sync', [src, join(bind, 'inner')]);
+      assert.equal(inner.status, 1);
+      assert.match(inner.stderr, /is inside/);
     } finally {
       execFileSync('umount', [bind]);
     }
   }
   assert.equal(readFileSync(join(src, 'keep.txt'), 'utf8'), 'precious');
   assert.deepEqual(listFiles(src), ['keep.txt']);
+});
+
+test('SRC inside DST: refused where its files would land on its own (DST/sub is SRC, which holds sub/), moved otherwise', async () => {
+  const dir = tempDir();
+  makeTree(join(dir, 'D', 'sub'), { x: 'the first x', 'sub/x': 'the second x' });
+  const r = await runBin('realize-sync', ['--parallel', '1', join(dir, 'D', 'sub'), join(dir, 'D')]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /is inside .* and holds sub\/: its files would land on its own; nothing done/);
+  assert.equal(readFileSync(join(dir, 'D', 'sub', 'x'), 'utf8'), 'the first x');
+  assert.equal(readFileSync(join(dir, 'D', 'sub', 'sub', 'x'), 'utf8'), 'the second x');
+  makeTree(join(dir, 'P', 'incoming'), { 'a.jpg': 'a' });
+  const ok = await syncJson([join(dir, 'P', 'incoming'), join(dir, 'P')]);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.equal(readFileSync(join(dir, 'P', 'a.jpg'), 'utf8'), 'a');
 });
 
 test('a destination newer than its source is a conflict: both kept, exit 1', async () => {
