@@ -116,6 +116,8 @@ export interface Skipped {
   /** Devices, fifos, sockets. */
   special: number;
   emptyDirs: number;
+  /** Files named like partial files (`.NAME.part`), in a listing without partials: never synced (an older side does not count them). */
+  partials?: number;
 }
 
 export interface Listing {

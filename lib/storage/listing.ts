@@ -13,7 +13,7 @@ import { resolveDirectory } from './resolve.js';
 const SCANS_IN_FLIGHT = 8;
 
 export async function listArena(root: string, opts: ListOptions = {}): Promise<Listing> {
-  const listing: Listing = { files: [], skipped: { symlinks: 0, special: 0, emptyDirs: 0 } };
+  const listing: Listing = { files: [], skipped: { symlinks: 0, special: 0, emptyDirs: 0, partials: 0 } };
   const start = opts.prefix ? await prefixDir(root, opts.prefix) : root;
   if (start === undefined) return listing;
   await walk(start, opts.prefix ?? '', opts.partials === true, listing, new Limit(SCANS_IN_FLIGHT));
@@ -52,6 +52,7 @@ async function walk(dir: string, rel: string, partials: boolean, out: Listing, s
     if (e.kind === 'file') {
       const f = entryOf(rel, e, partials);
       if (f) out.files.push(f);
+      else if (!partials && isPartialName(e.name)) out.skipped.partials = (out.skipped.partials ?? 0) + 1;
     } else if (e.kind === 'dir') below.push(walk(join(dir, e.name), rel ? `${rel}/${e.name}` : e.name, partials, out, scans));
     else if (e.kind === 'symlink') out.skipped.symlinks++;
     else out.skipped.special++;

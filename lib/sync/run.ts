@@ -224,7 +224,7 @@ async function plan(src: Endpoint, srcListing: Promise<Listing>, dst: Endpoint |
     jobs.push({ src: entry.path, dst: dstPath, entry, dstFinal: finals.get(dstPath), dstPartial: partials.get(dstPath) });
   }
   const s = srcList.skipped;
-  return { jobs, skipped: s.symlinks + s.special + s.emptyDirs };
+  return { jobs, skipped: s.symlinks + s.special + s.emptyDirs + (s.partials ?? 0) };
 }
 
 /**

@@ -30,11 +30,13 @@ test('moves a tree: every file verified at the destination, gone from the source
   assert.equal(r.summary!.files_failed, 0);
 });
 
-test("a move deletes only what it moved: a source file named like a partial (.x.part) beside x is the user's, and stays", async () => {
+test("a move deletes only what it moved: a source file named like a partial (.x.part) beside x is the user's, and stays, skipped and counted", async () => {
   const dir = tempDir();
   makeTree(join(dir, 'src'), { x: 'x', '.x.part': 'notes' });
   const r = await syncJson([join(dir, 'src'), join(dir, 'dst')]);
   assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.events[0]!.skipped, 1);
+  assert.equal(r.summary!.files_skipped, 1);
   assert.equal(readFileSync(join(dir, 'dst', 'x'), 'utf8'), 'x');
   assert.equal(readFileSync(join(dir, 'src', '.x.part'), 'utf8'), 'notes');
 });
