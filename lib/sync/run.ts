@@ -216,12 +216,19 @@ async function plan(src: Endpoint, srcListing: Promise<Listing>, dst: Endpoint |
   const finals = new Map<string, FileEntry>();
   const partials = new Map<string, FileEntry>();
   for (const f of dstList.files) (f.partial ? partials : finals).set(f.path, f);
+  // One tree reached two ways, one end inside the other (HOST:PATH into a
+  // local SRC on this machine, nested arenas): DST's files are then SRC's
+  // under other names, found by inode, size and mtime.
+  const version = (e: FileEntry) => `${e.ino}:${e.size}:${e.mtime}`;
+  const srcByVersion = new Map(srcList.files.map((e) => [version(e), e.path]));
   const jobs: FileJob[] = [];
   for (const entry of srcList.files) {
     const rel = relative(src, entry.path);
     if (done.has(rel)) continue;
     const dstPath: ArenaPath = joinPath(dst?.prefix, rel);
-    jobs.push({ src: entry.path, dst: dstPath, entry, dstFinal: finals.get(dstPath), dstPartial: partials.get(dstPath) });
+    const dstFinal = finals.get(dstPath);
+    const alias = dstFinal && srcByVersion.get(version(dstFinal));
+    jobs.push({ src: entry.path, dst: dstPath, entry, dstFinal, dstPartial: partials.get(dstPath), ...(alias && alias !== entry.path ? { aliasOf: alias } : {}) });
   }
   const s = srcList.skipped;
   return { jobs, skipped: s.symlinks + s.special + s.emptyDirs + (s.partials ?? 0) };
@@ -246,6 +253,7 @@ function unitsOf(jobs: FileJob[], cached: boolean): Unit[] {
   const units: Unit[] = [];
   const open = new Map<Unit['kind'], { unit: Unit; bytes: number; blocks: number }>();
   jobs.forEach((job, i) => {
+    if (job.aliasOf) return;
     const item = { job, index: i + 1 };
     const kind = unitKind(job, cached);
     if (kind === 'file') return units.push({ jobs: [item], kind });
@@ -353,6 +361,12 @@ async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[]
     return file;
   };
 
+  jobs.forEach((job, i) => {
+    if (!job.aliasOf) return;
+    const f = track(job, i + 1);
+    f.start();
+    f.failed(new RealizeError('conflict', `DST's ${job.dst} is SRC's ${job.aliasOf} (the same inode, size and mtime: one tree inside the other?); nothing written, kept`));
+  });
   await forEachLimited(unitsOf(jobs, cacheUse(opts) === 'use'), Math.max(1, opts.parallel), async (unit) => {
     if (signal.aborted || networkFailure) return;
     const tracked = unit.jobs.map(({ job, index }) => track(job, index));

@@ -25,6 +25,8 @@ export interface FileJob {
   entry: FileEntry;
   dstFinal?: FileEntry;
   dstPartial?: FileEntry;
+  /** Another file of SRC that DST's final file at this path is (same inode, size and mtime): writing there would write over it. */
+  aliasOf?: ArenaPath;
 }
 
 export type Method = 'read' | 'send' | 'reuse' | 'diff' | 'apply' | 'resume';

@@ -105,6 +105,19 @@ test('one directory reached two ways (a local path, a peer arena, HOST:PATH of t
   }
 });
 
+test('HOST:PATH inside a local SRC on this very machine: no file of SRC is written over, every content survives', async () => {
+  const src = join(dir, 'nest');
+  makeTree(src, { x: 'newer', 'z/x': 1024 * 1024 });
+  utimesSync(join(src, 'z', 'x'), 1_000_000, 1_000_000);
+  const contents = Object.values(b3sums(src)).sort();
+  const r = await syncJson(['--parallel', '1', '-e', sshd.rsh, '--remote-serve', remoteServe, src, `${sshd.userHost}:${join(src, 'z')}`]);
+  assert.equal(r.status, 1, r.stderr);
+  const refused = r.events.find((e) => e.event === 'file_error');
+  assert.match(String(refused?.error), /DST's x is SRC's z\/x .*nothing written, kept/);
+  const after = Object.values(b3sums(src));
+  for (const c of contents) assert.ok(after.includes(c), 'a content of SRC is gone');
+});
+
 test('a full disk at the far end: "no space" for the files that do not fit, the session goes on, sources kept', { skip: process.getuid?.() !== 0 && 'needs root to mount a tmpfs' }, async () => {
   const src = join(dir, 'full-src');
   // Large files travel in ranges, their data written as it arrives.
