@@ -4,6 +4,7 @@
 // carry ids and may be in flight concurrently; a request may stream events
 // before its response (list pages, history subscriptions).
 import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { RealizeError, isErrorCode, toRealizeError } from '../model/errors.js';
 import { FrameDecoder, Kind, encodeFrame, encodePreamble, type Bulk, type Frame } from './frame.js';
@@ -13,6 +14,8 @@ export interface Hello {
   peer: string;
   /** Arenas this side grants the other. */
   arenas: string[];
+  /** The machine's host name, sent by every session (none from an older side): two ends on one machine may hold one file. */
+  host?: string;
 }
 
 export interface Reply {
@@ -128,7 +131,7 @@ export class Session extends EventEmitter {
     stream.on('end', () => this.#fail(this.#remoteHello ? null : new RealizeError('network', 'the peer closed the connection before the hello')));
     stream.on('close', () => this.#fail(null));
     stream.on('error', (err) => this.#fail(toRealizeError(err)));
-    this.#write([encodePreamble(), ...encodeFrame(Kind.Hello, 0, opts.hello)]);
+    this.#write([encodePreamble(), ...encodeFrame(Kind.Hello, 0, { ...opts.hello, host: hostname() })]);
   }
 
   get remote(): Hello | undefined {
@@ -242,7 +245,7 @@ export class Session extends EventEmitter {
     if (!h || typeof h.peer !== 'string' || !Array.isArray(h.arenas) || !h.arenas.every((a) => typeof a === 'string')) {
       throw new RealizeError('protocol', 'the peer sent a malformed hello');
     }
-    this.#remoteHello = { peer: h.peer, arenas: h.arenas };
+    this.#remoteHello = { peer: h.peer, arenas: h.arenas, ...(typeof h.host === 'string' ? { host: h.host } : {}) };
     this.#helloResolve(this.#remoteHello);
   }
 

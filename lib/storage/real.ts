@@ -108,9 +108,13 @@ export class RealStore implements FileService {
       // reply is on its way, not inside the rename.
       const replaced = await fs.open(final, READ).catch(() => undefined);
       try {
-        if (replaces !== undefined && replaced) {
-          const now = versionOf(await replaced.stat());
-          if (!replaces || !sameVersion(now, replaces)) {
+        if (replaces !== undefined) {
+          // lstat: whatever is there now, a link or a file we may not open included.
+          const there = await fs.lstat(final).catch((e: NodeJS.ErrnoException) => {
+            if (e.code === 'ENOENT') return undefined;
+            throw e;
+          });
+          if (there && (!replaces || !there.isFile() || !sameVersion(versionOf(there), replaces))) {
             throw new RealizeError('conflict', `conflict: ${path} at the destination was ${replaces ? 'changed' : 'made'} during the sync; kept both (the new copy as ${partialName(path)})`);
           }
         }

@@ -26,6 +26,8 @@ export interface Endpoint {
   prefix?: ArenaPath;
   /** Device and inode of a local directory, to refuse SRC = DST. */
   local?: { dir: string; dev: number; ino: number };
+  /** The machine holding the files, as it names itself (a far end's hello): two ends on one may be one directory. */
+  host: string;
   /** Bytes that crossed the transport, framing included. */
   wire(): { sent: number; received: number };
   close(): void;
@@ -91,6 +93,7 @@ export async function connect(spec: EndpointSpec, opts: ConnectOptions): Promise
     spec,
     files: new RemoteFiles(session),
     arena,
+    host: hello.host ?? hello.peer,
     prefix: spec.kind === 'peer' ? spec.prefix : undefined,
     wire: () => ({ sent: session.bytesSent, received: session.bytesReceived }),
     close: () => {
@@ -116,6 +119,7 @@ async function openLocal(spec: Extract<EndpointSpec, { kind: 'local' }>, create:
     files: new RealStore(new Map([[LOCAL_ARENA, dir]]), { hashCache: hashCacheAt(defaultHashCacheDir()) }),
     arena: LOCAL_ARENA,
     local: { dir, dev: st.dev, ino: st.ino },
+    host: hostname(),
     wire: () => ({ sent: 0, received: 0 }),
     close: () => {},
   };

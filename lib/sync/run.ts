@@ -218,17 +218,20 @@ async function plan(src: Endpoint, srcListing: Promise<Listing>, dst: Endpoint |
   for (const f of dstList.files) (f.partial ? partials : finals).set(f.path, f);
   // One tree reached two ways, one end inside the other (HOST:PATH into a
   // local SRC on this machine, nested arenas): DST's files are then SRC's
-  // under other names, found by inode, size and mtime.
+  // under other names, found by inode, size and mtime. (Hard links share all
+  // three: each version keeps all its names.)
   const version = (e: FileEntry) => `${e.ino}:${e.size}:${e.mtime}`;
-  const srcByVersion = new Map(srcList.files.map((e) => [version(e), e.path]));
+  const srcByVersion = new Map<string, ArenaPath[]>();
+  if (dst && mayAlias(src, dst)) for (const e of srcList.files) srcByVersion.set(version(e), [...(srcByVersion.get(version(e)) ?? []), e.path]);
   const jobs: FileJob[] = [];
   for (const entry of srcList.files) {
     const rel = relative(src, entry.path);
     if (done.has(rel)) continue;
     const dstPath: ArenaPath = joinPath(dst?.prefix, rel);
     const dstFinal = finals.get(dstPath);
-    const alias = dstFinal && srcByVersion.get(version(dstFinal));
-    jobs.push({ src: entry.path, dst: dstPath, entry, dstFinal, dstPartial: partials.get(dstPath), ...(alias && alias !== entry.path ? { aliasOf: alias } : {}) });
+    const names = dstFinal ? srcByVersion.get(version(dstFinal)) : undefined;
+    const aliasOf = names && !names.includes(entry.path) ? names[0] : undefined;
+    jobs.push({ src: entry.path, dst: dstPath, entry, dstFinal, dstPartial: partials.get(dstPath), ...(aliasOf ? { aliasOf } : {}) });
   }
   const s = srcList.skipped;
   return { jobs, skipped: s.symlinks + s.special + s.emptyDirs + (s.partials ?? 0) };
@@ -295,6 +298,7 @@ async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[]
   const files = jobs.length;
   const srcSide = { files: src.files, arena: src.arena };
   const ahead = opts.ahead;
+  const aliasing = mayAlias(src, dst);
 
   /** One file's events, metrics and bookkeeping. */
   const track = (job: FileJob, index: number) => {
@@ -336,10 +340,9 @@ async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[]
         const action: FileAction = !outcome.changed ? 'unchanged' : opts.copy ? 'copied' : 'moved';
         if (!committer) return finished(outcome.hash, action);
         // DST's copy looks like SRC's file itself (one directory reached two
-        // ways: a local path and HOST:PATH of this machine, a mount of the far
-        // end's disk): deleting it would lose the file. Copies on two machines
-        // rarely share an inode number too; then the source is only kept.
-        if (outcome.held && sameVersion(outcome.held, outcome.source)) {
+        // ways, such as a local path and HOST:PATH of this machine): deleting
+        // it would lose the file.
+        if (outcome.held && aliasing && sameVersion(outcome.held, outcome.source)) {
           return file.failed(new RealizeError('conflict', `${opts.src} and ${opts.dst} seem to hold this very file (same inode, size and mtime: one directory reached two ways?); kept`));
         }
         // The slot is free again while the file waits for its batch's flush.
@@ -425,6 +428,18 @@ async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[]
 function cacheUse(opts: Pick<SyncOptions, 'copy' | 'rehash'>): CacheUse | undefined {
   if (!opts.copy) return undefined;
   return opts.rehash ? 'refresh' : 'use';
+}
+
+/**
+ * Whether SRC and DST may be one tree reached two ways that the directory
+ * checks cannot see: both on one machine (as their host names say), not
+ * both local (those are compared by device and inode). Then a file of one
+ * found at the other by inode, size and mtime is taken to be that very file;
+ * across machines and file systems inode numbers repeat (tmpfs counts from
+ * 1 on every mount), and a copy has its source's size and mtime.
+ */
+function mayAlias(src: Endpoint, dst: Endpoint | undefined): boolean {
+  return dst !== undefined && src.host === dst.host && !(src.local && dst.local);
 }
 
 /**

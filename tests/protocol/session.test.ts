@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { hostname } from 'node:os';
 import { Session, handlerOf, streamed, type Handler } from '../../lib/protocol/session.js';
 import { RealizeError } from '../../lib/model/errors.js';
 import { duplexPair } from '../helpers/pair.js';
@@ -12,10 +13,10 @@ function connect(handler: Handler) {
   return { server, client };
 }
 
-test('hello tells each side the other peer and its arenas', async () => {
+test("hello tells each side the other peer, its arenas and its machine's host name", async () => {
   const { server, client } = connect(async () => ({}));
-  assert.deepEqual(await client.ready, { peer: 'server', arenas: ['photos'] });
-  assert.deepEqual(await server.ready, { peer: 'client', arenas: [] });
+  assert.deepEqual(await client.ready, { peer: 'server', arenas: ['photos'], host: hostname() });
+  assert.deepEqual(await server.ready, { peer: 'client', arenas: [], host: hostname() });
   client.close();
 });
 

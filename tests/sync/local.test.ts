@@ -136,6 +136,36 @@ test('SRC inside DST: refused where its files would land on its own (DST/sub is 
   assert.equal(readFileSync(join(dir, 'P', 'a.jpg'), 'utf8'), 'a');
 });
 
+test('copies sharing inode numbers with their sources (two tmpfs count inodes alike), and hard links: neither taken for one file reached two ways', { skip: process.getuid?.() !== 0 && 'needs root to mount a tmpfs' }, async () => {
+  const dir = tempDir();
+  const [a, b] = [join(dir, 'A'), join(dir, 'B')];
+  for (const m of [a, b]) {
+    mkdirSync(m);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', m]);
+  }
+  try {
+    // Made last first: an inode order that differs from the paths' order.
+    const src = join(a, 'src');
+    mkdirSync(src);
+    for (const n of [3, 2, 1]) writeFileSync(join(src, `f${n}`), `hello${n}`);
+    for (const n of [1, 2, 3]) utimesSync(join(src, `f${n}`), 1_700_000_000, 1_700_000_000);
+    execFileSync('ln', [join(src, 'f1'), join(src, 'link')]);
+    const copy = await syncJson(['--copy', src, join(b, 'dst')]);
+    assert.equal(copy.status, 0, copy.stderr);
+    const again = await syncJson(['--copy', src, join(b, 'dst')]);
+    assert.equal(again.status, 0, again.stderr);
+    execFileSync('cp', ['-al', src, join(a, 'links')]);
+    const linked = await syncJson(['--copy', src, join(a, 'links')]);
+    assert.equal(linked.status, 0, linked.stderr);
+    const move = await syncJson([src, join(b, 'dst')]);
+    assert.equal(move.status, 0, move.stderr);
+    assert.deepEqual(listFiles(src), []);
+    assert.equal(readFileSync(join(b, 'dst', 'f3'), 'utf8'), 'hello3');
+  } finally {
+    for (const m of [a, b]) execFileSync('umount', [m]);
+  }
+});
+
 test('a destination newer than its source is a conflict: both kept, exit 1', async () => {
   const dir = tempDir();
   makeTree(join(dir, 'src'), { 'doc.txt': 'from source' });
