@@ -98,6 +98,16 @@ export function sameVersion(a: FileIdentity, b: FileIdentity): boolean {
   return a.size === b.size && a.mtime === b.mtime && a.ino === b.ino;
 }
 
+/** `sameVersion` as a key: equal for versions it calls the same. */
+export function versionKey(v: FileIdentity): string {
+  return `${v.ino}:${v.size}:${v.mtime}`;
+}
+
+/** Just the version of something that has one (hashes, an entry), as sent where only it counts. */
+export function identityOf(v: FileIdentity): FileIdentity {
+  return { size: v.size, mtime: v.mtime, ino: v.ino };
+}
+
 /** The version of a file a stat describes. */
 export function versionOf(st: { size: number; mtimeMs: number; ino: number }): FileIdentity {
   return { size: st.size, mtime: st.mtimeMs, ino: st.ino };

@@ -6,7 +6,7 @@ import { RealizeError } from '../model/errors.js';
 import { parsePath, type ArenaPath } from '../model/path.js';
 import { checkRange } from '../model/range.js';
 import { blockCount } from '../native.js';
-import { isIncoming, type FileForm, type FileHashes, type FileIdentity, type FileService, type HashedBytes, type HashOptions, type IncomingBytes, type Listing, type ListOptions, type WholeFile, type WholePut } from '../model/service.js';
+import { identityOf, isIncoming, type FileForm, type FileHashes, type FileIdentity, type FileService, type HashedBytes, type HashOptions, type IncomingBytes, type Listing, type ListOptions, type WholeFile, type WholePut } from '../model/service.js';
 import { errorToWire, handlerOf, remoteError, streamed, type Handler, type MethodTable, type Reply, type Session } from './session.js';
 
 /** Most block hashes one request may carry (a range of 32 MiB has 32). */
@@ -267,7 +267,7 @@ export class RemoteFiles implements FileService {
   }
 
   async readHashed(arena: string, path: ArenaPath, offset: number, length: number, version: FileIdentity): Promise<HashedBytes> {
-    const reply = await this.session.call('readHashed', { arena, path, offset, length, version: { size: version.size, mtime: version.mtime, ino: version.ino } });
+    const reply = await this.session.call('readHashed', { arena, path, offset, length, version: identityOf(version) });
     const blocks = hashes((reply.result as { blocks?: unknown } | null)?.blocks);
     // The pieces as they arrived: written on without first being joined (8 MiB copied and faulted in per range).
     return { data: reply.bulk.chunks, blocks };

@@ -7,7 +7,7 @@ import { dirname, relative as relativePath } from 'node:path';
 import type { Config } from '../config/index.js';
 import { RealizeError, toRealizeError } from '../model/errors.js';
 import { joinPath, type ArenaPath } from '../model/path.js';
-import { sameVersion, type CacheUse, type FileEntry, type FileHashes, type Listing } from '../model/service.js';
+import { sameVersion, versionKey, type CacheUse, type FileEntry, type FileHashes, type Listing } from '../model/service.js';
 import { connect, type ConnectOptions, type Endpoint } from './connect.js';
 import type { Dialed } from './dial.js';
 import { parseEndpoints, type EndpointSpec } from './endpoint.js';
@@ -220,16 +220,21 @@ async function plan(src: Endpoint, srcListing: Promise<Listing>, dst: Endpoint |
   // local SRC on this machine, nested arenas): DST's files are then SRC's
   // under other names, found by inode, size and mtime. (Hard links share all
   // three: each version keeps all its names.)
-  const version = (e: FileEntry) => `${e.ino}:${e.size}:${e.mtime}`;
   const srcByVersion = new Map<string, ArenaPath[]>();
-  if (dst && mayAlias(src, dst)) for (const e of srcList.files) srcByVersion.set(version(e), [...(srcByVersion.get(version(e)) ?? []), e.path]);
+  if (mayAlias(src, dst)) {
+    for (const e of srcList.files) {
+      const names = srcByVersion.get(versionKey(e));
+      if (names) names.push(e.path);
+      else srcByVersion.set(versionKey(e), [e.path]);
+    }
+  }
   const jobs: FileJob[] = [];
   for (const entry of srcList.files) {
     const rel = relative(src, entry.path);
     if (done.has(rel)) continue;
     const dstPath: ArenaPath = joinPath(dst?.prefix, rel);
     const dstFinal = finals.get(dstPath);
-    const names = dstFinal ? srcByVersion.get(version(dstFinal)) : undefined;
+    const names = dstFinal ? srcByVersion.get(versionKey(dstFinal)) : undefined;
     const aliasOf = names && !names.includes(entry.path) ? names[0] : undefined;
     jobs.push({ src: entry.path, dst: dstPath, entry, dstFinal, dstPartial: partials.get(dstPath), ...(aliasOf ? { aliasOf } : {}) });
   }

@@ -10,7 +10,7 @@ import type { BufferPool } from '../model/buffers.js';
 import { RealizeError, batchUnlessFailed } from '../model/errors.js';
 import type { ArenaPath } from '../model/path.js';
 import { ByteRange, splitRanges } from '../model/range.js';
-import { byteLength, type Bytes, type CacheUse, type FileEntry, type FileHashes, type FileIdentity, type FileService, type WholeFile } from '../model/service.js';
+import { byteLength, identityOf, type Bytes, type CacheUse, type FileEntry, type FileHashes, type FileIdentity, type FileService, type WholeFile } from '../model/service.js';
 import { BLOCK_SIZE, rootFromBlocks } from '../native.js';
 import type { Limit } from '../model/limit.js';
 
@@ -141,7 +141,7 @@ export async function transferFile(src: Side, dst: Side, job: FileJob, opts: Tra
   if (!wrote) await dst.files.truncate(dst.arena, job.dst, size);
   opts.signal.throwIfAborted();
 
-  await verifyAndFinish(src, dst, job, srcHash, finalHashes ? { size: finalHashes.size, mtime: finalHashes.mtime, ino: finalHashes.ino } : null, opts);
+  await verifyAndFinish(src, dst, job, srcHash, finalHashes ? identityOf(finalHashes) : null, opts);
   return { changed: true, hash: srcHash.root, source: srcHash };
 }
 
@@ -173,7 +173,7 @@ export async function transferSmall(src: Side, dst: Side, jobs: FileJob[], opts:
       const put = await dst.files.putMany(dst.arena, ok.map(({ f, dst: path }) => ({ path, data: f.data, mtime: f.mtime, root: f.root })));
       return put.map((r, k): Outcome | RealizeError => {
         const { f } = ok[k]!;
-        return r instanceof RealizeError ? r : { changed: true, hash: f.root, source: { size: f.size, mtime: f.mtime, ino: f.ino } };
+        return r instanceof RealizeError ? r : { changed: true, hash: f.root, source: identityOf(f) };
       });
     });
   });
@@ -362,7 +362,7 @@ async function verifyAndFinish(src: Side, dst: Side, job: FileJob, srcHash: File
 /** The last step of a move, once DST's copy is durable: deletes SRC's file if it is still `source`. */
 export async function deleteSource(src: Side, job: FileJob, source: FileIdentity): Promise<void> {
   try {
-    await src.files.delete(src.arena, job.src, { size: source.size, mtime: source.mtime, ino: source.ino });
+    await src.files.delete(src.arena, job.src, identityOf(source));
   } catch (err) {
     if (err instanceof RealizeError && err.code === 'conflict') {
       throw new RealizeError('conflict', 'the source changed during its move; copied, source kept');
