@@ -45,8 +45,7 @@ export function parseEndpoints(src: string, dst: string, config?: Config): [Endp
  * Refuses two remote ends that name one directory, or DST inside SRC, as
  * written: the same arena of the same peer, or the same path on the same
  * [USER@]HOST. (Local ends are compared by device and inode once open; a
- * directory reached two other ways is caught file by file before a move
- * deletes anything, see run.ts.)
+ * directory reached two other ways is found by probe.ts.)
  */
 function refuseSameRemote(src: EndpointSpec, dst: EndpointSpec): void {
   let a: string | undefined;

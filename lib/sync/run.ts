@@ -18,6 +18,7 @@ import { BufferPool } from '../model/buffers.js';
 import { blockCount } from '../native.js';
 import { Committer } from './commit.js';
 import { Ahead } from './ahead.js';
+import { refuseOneTree } from './probe.js';
 import { BATCH_BYTES, BATCH_FILES, SMALL_FILE, compareHeld, deleteSource, transferFile, transferSmall, type Compared, type FileJob, type Method, type Outcome } from './transfer.js';
 
 export interface SyncOptions {
@@ -128,7 +129,10 @@ export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
           throw err;
         });
         if (dst) await refuseSameDirectory(src, dst, srcListing);
-        const pending = await plan(src, srcListing, dst, done);
+        // Ends not both local are probed for one tree seen twice while DST is listed; a dry run writes nothing.
+        const [s, d] = [src, dst];
+        const probed = d && !opts.dryRun && !(s.local && d.local) ? srcListing.then((l) => refuseOneTree(s, d, l)) : undefined;
+        const [pending] = await Promise.all([plan(src, srcListing, dst, done), probed]);
         const ahead = await aheadOf;
         ahead?.stop();
         if (!announced) {
@@ -216,10 +220,11 @@ async function plan(src: Endpoint, srcListing: Promise<Listing>, dst: Endpoint |
   const finals = new Map<string, FileEntry>();
   const partials = new Map<string, FileEntry>();
   for (const f of dstList.files) (f.partial ? partials : finals).set(f.path, f);
-  // One tree reached two ways, one end inside the other (HOST:PATH into a
-  // local SRC on this machine, nested arenas): DST's files are then SRC's
-  // under other names, found by inode, size and mtime. (Hard links share all
-  // three: each version keeps all its names.)
+  // One end inside the other that the probe cannot see (a read-only SRC,
+  // such as a read-only bind mount of a directory inside DST, takes no
+  // probe): DST's files are then SRC's under other names, found by inode,
+  // size and mtime. (Hard links share all three: each version keeps all its
+  // names.)
   const srcByVersion = new Map<string, ArenaPath[]>();
   if (mayAlias(src, dst)) {
     for (const e of srcList.files) {
@@ -345,8 +350,8 @@ async function moveAll(src: Endpoint, dst: Endpoint | undefined, jobs: FileJob[]
         const action: FileAction = !outcome.changed ? 'unchanged' : opts.copy ? 'copied' : 'moved';
         if (!committer) return finished(outcome.hash, action);
         // DST's copy looks like SRC's file itself (one directory reached two
-        // ways, such as a local path and HOST:PATH of this machine): deleting
-        // it would lose the file.
+        // ways that the probe missed, such as a network file system that
+        // cached a directory's names): deleting it would lose the file.
         if (outcome.held && aliasing && sameVersion(outcome.held, outcome.source)) {
           return file.failed(new RealizeError('conflict', `${opts.src} and ${opts.dst} seem to hold this very file (same inode, size and mtime: one directory reached two ways?); kept`));
         }
@@ -436,8 +441,8 @@ function cacheUse(opts: Pick<SyncOptions, 'copy' | 'rehash'>): CacheUse | undefi
 }
 
 /**
- * Whether SRC and DST may be one tree reached two ways that the directory
- * checks cannot see: both on one machine (as their host names say), not
+ * Whether SRC and DST may be one tree reached two ways that neither the
+ * directory checks nor the probe saw: both on one machine (as their host names say), not
  * both local (those are compared by device and inode). Then a file of one
  * found at the other by inode, size and mtime is taken to be that very file;
  * across machines and file systems inode numbers repeat (tmpfs counts from

@@ -91,30 +91,78 @@ test('one directory named twice by remote ends (a peer arena, a path on one host
   }
 });
 
-test('one directory reached two ways (a local path, a peer arena, HOST:PATH of this very machine): a move deletes nothing', async () => {
+test('one directory reached two ways (a local path, a peer arena, HOST:PATH of this very machine): refused before anything is written, no probe left', async () => {
   const src = join(h.arenas.photos!, 'two-ways');
   makeTree(src, { 'a.bin': 3 * MIB, 'b.txt': 'b', 'c/d.txt': 'd' });
   const before = b3sums(src);
   const ssh = ['-e', sshd.rsh, '--remote-serve', remoteServe];
-  for (const ends of [[src, `${sshd.userHost}:${src}`], ['nas:photos/two-ways', `${sshd.userHost}:${src}`], ['nas:photos/two-ways', src]]) {
-    const r = await syncJson(['--config', h.laptopConfig, ...ssh, ...ends]);
-    assert.equal(r.status, 1, r.stderr);
-    assert.equal(r.summary!.files_failed, 3, ends.join(' '));
-    for (const e of r.events.filter((e) => e.event === 'file_error')) assert.match(String(e.error), /hold this very file/);
-    assert.deepEqual(b3sums(src), before);
+  for (const ends of [[src, `${sshd.userHost}:${src}`], ['nas:photos/two-ways', `${sshd.userHost}:${src}`], ['nas:photos/two-ways', src], [`${sshd.userHost}:${src}`, src]]) {
+    for (const copy of [[], ['--copy']]) {
+      const r = await syncJson(['--config', h.laptopConfig, ...ssh, ...copy, ...ends]);
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, /are the same directory \(a file made in one appeared in the other\); nothing done/, ends.join(' '));
+      // b3sums lists dot files too: no probe is left behind.
+      assert.deepEqual(b3sums(src), before);
+    }
   }
 });
 
-test('HOST:PATH inside a local SRC on this very machine: no file of SRC is written over, every content survives', async () => {
+test("a far end's disk mounted here (its realize-serve on a machine of another name) and moved onto that far end: refused, nothing deleted", { skip: process.getuid?.() !== 0 && 'needs root for a UTS namespace' }, async () => {
+  const disk = join(dir, 'far-disk');
+  makeTree(disk, { 'x.jpg': 2 * MIB, 'y/z.jpg': 'z' });
+  const before = b3sums(disk);
+  // The far end names itself "nas": no host name is shared to go by.
+  const far = join(dir, 'far-serve.sh');
+  writeFileSync(far, `#!/bin/sh\nhostname nas-far-end\nexec ${remoteServe} "$@"\n`, { mode: 0o755 });
+  for (const ends of [[disk, `${sshd.userHost}:${disk}`], [`${sshd.userHost}:${disk}`, disk]]) {
+    const r = await syncJson(['-e', sshd.rsh, '--remote-serve', `unshare --uts ${far}`, ...ends]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /same directory .*nothing done/);
+    assert.deepEqual(b3sums(disk), before);
+  }
+  // Nested, either way round: DST inside SRC, and SRC inside DST holding the path that leads to it.
+  makeTree(disk, { 'y/y/w.jpg': 'w' });
+  const nested = b3sums(disk);
+  for (const [ends, said] of [
+    [[disk, `${sshd.userHost}:${join(disk, 'y')}`], /is inside .*, as its y\/ /],
+    [[join(disk, 'y'), `${sshd.userHost}:${disk}`], /is inside .*, as its y\/, and holds y\/: its files would land on its own/],
+  ] as const) {
+    const r = await syncJson(['-e', sshd.rsh, '--remote-serve', `unshare --uts ${far}`, ...ends]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, said);
+    assert.deepEqual(b3sums(disk), nested);
+  }
+});
+
+test('HOST:PATH inside a local SRC on this very machine: refused before anything is written', async () => {
   const src = join(dir, 'nest');
   makeTree(src, { x: 'newer', 'z/x': 1024 * 1024 });
-  utimesSync(join(src, 'z', 'x'), 1_000_000, 1_000_000);
-  const contents = Object.values(b3sums(src)).sort();
-  const r = await syncJson(['--parallel', '1', '-e', sshd.rsh, '--remote-serve', remoteServe, src, `${sshd.userHost}:${join(src, 'z')}`]);
+  const before = b3sums(src);
+  const r = await syncJson(['-e', sshd.rsh, '--remote-serve', remoteServe, src, `${sshd.userHost}:${join(src, 'z')}`]);
   assert.equal(r.status, 1, r.stderr);
-  const refused = r.events.find((e) => e.event === 'file_error');
-  assert.match(String(refused?.error), /DST's x is SRC's z\/x .*nothing written, kept/);
-  const after = Object.values(b3sums(src));
+  assert.match(r.stderr, /is inside .*nest, as its z\/ .*nothing done/);
+  assert.deepEqual(b3sums(src), before);
+});
+
+test('a read-only SRC inside DST (no probe can be made there): no file of SRC is written over, every content survives', { skip: process.getuid?.() !== 0 && 'needs root to bind-mount' }, async () => {
+  const top = join(dir, 'ro-top');
+  makeTree(top, { 'z/x': 'newer', 'z/z/x': 1024 * 1024 });
+  utimesSync(join(top, 'z', 'z', 'x'), 1_000_000, 1_000_000);
+  const contents = Object.values(Object.fromEntries(b3sums(top))).sort();
+  const ro = join(dir, 'ro-src');
+  mkdirSync(ro);
+  execFileSync('mount', ['--bind', join(top, 'z'), ro]);
+  try {
+    execFileSync('mount', ['-o', 'remount,bind,ro', ro]);
+    // SRC's z/x would go to DST's z/z/x, which is SRC's x.
+    const r = await syncJson(['--copy', '--parallel', '1', '-e', sshd.rsh, '--remote-serve', remoteServe, ro, `${sshd.userHost}:${top}`]);
+    assert.equal(r.status, 1, r.stderr);
+    const refused = r.events.find((e) => e.event === 'file_error');
+    assert.match(String(refused?.error), /DST's z\/x is SRC's x .*nothing written, kept/);
+  } finally {
+    execFileSync('umount', [ro]);
+  }
+  const after = Object.values(Object.fromEntries(b3sums(top)));
   for (const c of contents) assert.ok(after.includes(c), 'a content of SRC is gone');
 });
 
