@@ -4,10 +4,11 @@
 // it starts once per realize-sync run.
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Config } from '../config/index.js';
 import type { RealizeError } from '../model/errors.js';
 import type { Logger } from '../model/log.js';
+import { isProbeName } from '../model/path.js';
 import { formatSize } from '../model/units.js';
 import { ROOT_ARENA as STDIO_ARENA, realizeHandler, type ServiceEvent } from '../protocol/realize-service.js';
 import { Session } from '../protocol/session.js';
@@ -27,6 +28,7 @@ export function storeOf(config: Config): RealStore {
 /** One log line per file made final or deleted by `peer`. */
 export function logChange(log: Logger, peer: string) {
   return (e: ServiceEvent) => {
+    if (isProbeName(basename(e.path))) return log.debug(`probe ${e.method === 'finish' ? 'made' : 'deleted'}: ${e.arena}/${e.path} by ${peer}`);
     if (e.method === 'finish') log.info(`final ${e.arena}/${e.path} ${formatSize(e.size ?? 0)} ${e.root ? 'BLAKE3 ' + e.root + ' ' : ''}by ${peer}`);
     else log.info(`deleted ${e.arena}/${e.path} by ${peer}`);
   };

@@ -55,6 +55,18 @@ export function isPartialName(name: string): boolean {
   return name.length > 6 && name.startsWith('.') && name.endsWith('.part');
 }
 
+/**
+ * Whether a file name is one of realize-sync's probes (sync/probe.ts: an
+ * empty file that finds one tree reached two ways). Named like a partial,
+ * so never synced; left behind by an interrupted run, it is not counted or
+ * logged either.
+ */
+export function isProbeName(name: string): boolean {
+  return name.startsWith(PROBE_PREFIX) && name.endsWith('.part');
+}
+
+export const PROBE_PREFIX = '.realize-probe-';
+
 /** The final path a partial path stands for. */
 export function finalPathOf(partial: ArenaPath): ArenaPath {
   const parts = segments(partial);

@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { RealizeError } from '../model/errors.js';
 import { Limit } from '../model/limit.js';
-import { finalPathOf, isPartialName, parsePath, type ArenaPath } from '../model/path.js';
+import { finalPathOf, isPartialName, isProbeName, parsePath, type ArenaPath } from '../model/path.js';
 import type { FileEntry, Listing, ListOptions } from '../model/service.js';
 import { scanDir, type DirEntryInfo } from '../native.js';
 import { resolveDirectory } from './resolve.js';
@@ -50,6 +50,7 @@ async function walk(dir: string, rel: string, partials: boolean, out: Listing, s
   const below: Promise<void>[] = [];
   for (const e of entries) {
     if (e.kind === 'file') {
+      if (isProbeName(e.name)) continue;
       const f = entryOf(rel, e, partials);
       if (f) out.files.push(f);
       else if (!partials && isPartialName(e.name)) out.skipped.partials = (out.skipped.partials ?? 0) + 1;

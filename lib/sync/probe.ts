@@ -1,68 +1,125 @@
 // One tree reached two ways that no comparison of names, devices or inodes
 // made here can see: a far end's disk mounted on this machine (NFS, SMB,
-// sshfs) and synced with that far end, two names of one directory on
-// another machine, one end inside the other. Moving a directory onto itself
-// deletes every file it holds, and files written where one end is inside
-// the other land on SRC's own. So, before anything is written, each end
-// makes an empty file of a random name at its top and the other looks for
-// it: at its own top (one directory) and in every directory that holds
-// SRC's files (one inside the other). Probes are named like partial files,
-// which no listing or history shows, and removed at once.
+// sshfs) and synced with that far end, two mounts of one directory, one end
+// inside the other. Moving a directory onto itself deletes every file it
+// holds, and files written where one end is inside the other land on SRC's
+// own. So, before anything is written, DST takes empty files of random
+// names and SRC looks for them: one at DST's top, looked for at SRC's top
+// (one directory) and in every directory holding SRC's files (DST inside
+// SRC); and one in each directory of DST that holds SRC's first file under
+// the same name and size, looked for at SRC's top (SRC inside DST, as that
+// directory). SRC is never written. Probes are named like partial files,
+// which no listing, history or log shows, and removed at once.
 import { randomBytes } from 'node:crypto';
 import { RealizeError, toRealizeError } from '../model/errors.js';
-import { joinPath, segments } from '../model/path.js';
-import type { FileIdentity, Listing } from '../model/service.js';
+import { PROBE_PREFIX, isValidPath, parsePath, segments, type ArenaPath } from '../model/path.js';
+import type { Listing } from '../model/service.js';
 import type { Endpoint } from './connect.js';
 
 /** BLAKE3 of no bytes (what `b3sum /dev/null` prints): a probe is empty. */
 const EMPTY_ROOT = 'af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262';
-/** Paths looked up in one call: a request well within a frame. */
-const LOOKUPS_PER_CALL = 1000;
+/** Paths put or looked up in one call: a request well within a frame and a batch. */
+const PER_CALL = 1000;
 
 /**
  * Refuses SRC and DST that are one tree seen twice (RealizeError 'usage'),
- * touching nothing but the probes. `listing` is SRC's. A DST that cannot
- * take an empty file is refused too: a move would still delete sources
- * whose content DST holds, and DST then might be SRC itself, read-only.
- * SRC may be read-only (a copy): then only SRC inside DST goes unseen here
- * (see plan's per-file check in run.ts).
+ * touching nothing but DST's probes. A DST that cannot take an empty file
+ * is refused too: a move would still delete sources whose content DST
+ * holds, and DST then might be SRC itself, read-only.
  */
-export async function refuseOneTree(src: Endpoint, dst: Endpoint, listing: Listing): Promise<void> {
-  const dirs = directoriesOf(src, listing);
-  const [dstProbe, srcProbe] = [probeName(), probeName()];
-  const made: Endpoint[] = [];
+export async function refuseOneTree(src: Endpoint, dst: Endpoint, srcListing: Promise<Listing>, dstListing: Promise<Listing>): Promise<void> {
+  const made: ArenaPath[] = [];
+  const top = { dir: '', name: probeName() };
   try {
-    const [dstMade, srcMade] = await Promise.all([place(dst, dstProbe), place(src, srcProbe)]);
-    if (dstMade instanceof RealizeError) throw new RealizeError(dstMade.code, `cannot write to ${dst.spec.text} (${dstMade.message}); nothing done`);
-    made.push(dst);
-    if (!(srcMade instanceof RealizeError)) made.push(src);
-    const [dstInSrc, srcInDst] = await Promise.all([findIn(src, dstProbe, dirs), srcMade instanceof RealizeError ? undefined : findIn(dst, srcProbe, dirs)]);
+    // Made while both ends are listed (those calls are on their way already).
+    const [topMade] = await place(dst, [top]);
+    if (topMade instanceof RealizeError) throw new RealizeError(topMade.code, `cannot write to ${dst.spec.text} (${topMade.message}); nothing done`);
+    made.push(topMade!);
+    const [srcList, dstList] = await Promise.all([srcListing, dstListing]);
     const [s, d] = [src.spec.text, dst.spec.text];
-    if (dstInSrc === '' || srcInDst === '') throw new RealizeError('usage', `${s} and ${d} are the same directory (a file made in one appeared in the other); nothing done`);
-    if (dstInSrc !== undefined) throw new RealizeError('usage', `${d} is inside ${s}, as its ${dstInSrc}/ (a file made in one appeared there); nothing done`);
-    if (srcInDst !== undefined) throw new RealizeError('usage', `${s} is inside ${d}, as its ${srcInDst}/, and holds ${srcInDst}/: its files would land on its own; nothing done`);
+    const dirs = directoriesOf(src, srcList);
+    const inside = dirsHoldingFirst(src, srcList, dst, dstList).map((dir) => ({ dir, name: probeName() }));
+    const placed = await place(dst, inside);
+    made.push(...placed.filter((p): p is ArenaPath => typeof p === 'string'));
+    const [dstInSrc, srcInDst] = await Promise.all([
+      findIn(src, dirs.map((dir) => ({ dir, name: top.name }))),
+      findIn(src, inside.filter((_, i) => typeof placed[i] === 'string').map((p) => ({ dir: '', name: p.name, of: p.dir }))),
+    ]);
+    if (dstInSrc?.dir === '') throw new RealizeError('usage', `${s} and ${d} are the same directory (a file made in one appeared in the other); nothing done`);
+    if (dstInSrc) throw new RealizeError('usage', `${d} is inside ${s}, as its ${dstInSrc.dir}/ (a file made in one appeared there); nothing done`);
+    if (srcInDst) throw new RealizeError('usage', `${s} is inside ${d}, as its ${srcInDst.of}/, and holds ${srcInDst.of}/: its files would land on its own; nothing done`);
   } finally {
-    await Promise.all(made.map((e) => e.files.delete(e.arena, joinPath(e.prefix, e === dst ? dstProbe : srcProbe)).catch(() => false)));
+    await Promise.all(made.map((p) => dst.files.delete(dst.arena, p).catch(() => false)));
   }
 }
 
-function probeName(): string {
-  return `.realize-probe-${randomBytes(16).toString('hex')}.part`;
+interface Probe {
+  /** Directory relative to the end's top. */
+  dir: string;
+  name: string;
+  /** For a probe looked for at SRC's top: the directory of DST it was made in. */
+  of?: string;
 }
 
-/** The empty file `name` at the top of `e`, or why not. */
-async function place(e: Endpoint, name: string): Promise<FileIdentity | RealizeError> {
-  const path = joinPath(e.prefix, name);
-  const put = e.files.putMany(e.arena, [{ path, data: Buffer.alloc(0), mtime: Date.now(), root: EMPTY_ROOT }]);
-  return put.then(([r]) => r!, toRealizeError);
+function probeName(): string {
+  return `${PROBE_PREFIX}${randomBytes(16).toString('hex')}.part`;
+}
+
+/** The arena path of `p` at `e`, if it makes one (a directory too deep for the name cannot be the other end's top). */
+function pathAt(e: Endpoint, p: Probe): ArenaPath | undefined {
+  const text = (e.prefix ? `${e.prefix}/` : '') + (p.dir ? `${p.dir}/${p.name}` : p.name);
+  return isValidPath(text) ? parsePath(text) : undefined;
+}
+
+/** Each probe made at DST: its path, or why not. */
+async function place(dst: Endpoint, probes: Probe[]): Promise<(ArenaPath | RealizeError)[]> {
+  const paths = probes.map((p) => pathAt(dst, p));
+  const out: (ArenaPath | RealizeError)[] = paths.map((p) => p ?? new RealizeError('path', 'too deep for a probe'));
+  const todo = paths.flatMap((p, i) => (p ? [{ p, i }] : []));
+  await Promise.all(
+    chunks(todo).map(async (some) => {
+      const put = dst.files.putMany(dst.arena, some.map(({ p }) => ({ path: p, data: Buffer.alloc(0), mtime: Date.now(), root: EMPTY_ROOT })));
+      const r = await put.catch((err: unknown) => some.map(() => toRealizeError(err)));
+      some.forEach(({ p, i }, j) => {
+        const x = r[j];
+        out[i] = x instanceof RealizeError ? x : p;
+      });
+    }),
+  );
+  return out;
+}
+
+/** The first of `probes` (in order) that SRC holds, if any. */
+async function findIn(src: Endpoint, probes: Probe[]): Promise<Probe | undefined> {
+  const places = probes.flatMap((p) => {
+    const at = pathAt(src, p);
+    return at ? [{ p, at }] : [];
+  });
+  const found = await Promise.all(
+    chunks(places).map(async (some) => {
+      const r = await src.files.fetchMany(src.arena, some.map(({ at }) => at), 0);
+      return some[r.findIndex((x) => !(x instanceof RealizeError))]?.p;
+    }),
+  );
+  return found.find((p) => p !== undefined);
+}
+
+function chunks<T>(items: T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += PER_CALL) out.push(items.slice(i, i + PER_CALL));
+  return out;
+}
+
+/** A path of `e`'s arena relative to `e`'s top. */
+function relative(e: Endpoint, path: ArenaPath): string {
+  return e.prefix ? path.slice(e.prefix.length + 1) : path;
 }
 
 /** Every directory holding SRC's files, and each of their parents, relative to SRC's top: '' first. */
 function directoriesOf(src: Endpoint, listing: Listing): string[] {
   const dirs = new Set<string>(['']);
-  const skip = src.prefix ? segments(src.prefix).length : 0;
   for (const f of listing.files) {
-    const parts = segments(f.path).slice(skip, -1);
+    const parts = segments(relative(src, f.path) as ArenaPath).slice(0, -1);
     for (let n = parts.length; n > 0; n--) {
       const dir = parts.slice(0, n).join('/');
       if (dirs.has(dir)) break;
@@ -72,13 +129,20 @@ function directoriesOf(src: Endpoint, listing: Listing): string[] {
   return [...dirs];
 }
 
-/** The first of `dirs` (relative to `e`'s top) that holds the file `name`, if any. */
-async function findIn(e: Endpoint, name: string, dirs: string[]): Promise<string | undefined> {
-  const calls: Promise<string | undefined>[] = [];
-  for (let i = 0; i < dirs.length; i += LOOKUPS_PER_CALL) {
-    const some = dirs.slice(i, i + LOOKUPS_PER_CALL);
-    const paths = some.map((d) => joinPath(e.prefix, d ? `${d}/${name}` : name));
-    calls.push(e.files.fetchMany(e.arena, paths, 0).then((found) => some[found.findIndex((f) => !(f instanceof RealizeError))]));
-  }
-  return (await Promise.all(calls)).find((d) => d !== undefined);
+/**
+ * The directories of DST, other than its top, that SRC may be (SRC inside
+ * DST): those holding SRC's first file under its name, at its size, and
+ * that SRC holds too (only then would its files land on its own).
+ */
+function dirsHoldingFirst(src: Endpoint, srcList: Listing, dst: Endpoint, dstList: Listing): string[] {
+  const first = srcList.files[0];
+  if (!first) return [];
+  const name = '/' + relative(src, first.path);
+  const held = new Set(directoriesOf(src, srcList));
+  return dstList.files.flatMap((g) => {
+    const at = relative(dst, g.path);
+    if (g.partial || g.size !== first.size || !at.endsWith(name)) return [];
+    const dir = at.slice(0, -name.length);
+    return held.has(dir) ? [dir] : [];
+  });
 }

@@ -129,10 +129,16 @@ export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
           throw err;
         });
         if (dst) await refuseSameDirectory(src, dst, srcListing);
-        // Ends not both local are probed for one tree seen twice while DST is listed; a dry run writes nothing.
-        const [s, d] = [src, dst];
-        const probed = d && !opts.dryRun && !(s.local && d.local) ? srcListing.then((l) => refuseOneTree(s, d, l)) : undefined;
-        const [pending] = await Promise.all([plan(src, srcListing, dst, done), probed]);
+        // DST is probed for one tree seen twice (two local paths too: one
+        // may be a network mount of the other) while it is listed; a dry
+        // run writes nothing. Both settle before the ends may close: a probe
+        // still on its way would be left behind.
+        const dstListing = dst ? dst.files.list(dst.arena, { prefix: dst.prefix, partials: true }) : Promise.resolve<Listing>({ files: [], skipped: { symlinks: 0, special: 0, emptyDirs: 0 } });
+        const probed = dst && !opts.dryRun ? refuseOneTree(src, dst, srcListing, dstListing) : undefined;
+        const [planned, refused] = await Promise.allSettled([plan(src, srcListing, dst, dstListing, done), probed]);
+        if (refused.status === 'rejected') throw refused.reason;
+        if (planned.status === 'rejected') throw planned.reason;
+        const pending = planned.value;
         const ahead = await aheadOf;
         ahead?.stop();
         if (!announced) {
@@ -214,17 +220,16 @@ function relative(src: Endpoint, path: ArenaPath): string {
   return src.prefix ? path.slice(src.prefix.length + 1) : path;
 }
 
-/** What to move: SRC's final files (`srcListing`) not yet done, matched with DST's final and partial forms. */
-async function plan(src: Endpoint, srcListing: Promise<Listing>, dst: Endpoint | undefined, done: Set<string>): Promise<Plan> {
-  const [srcList, dstList] = await Promise.all([srcListing, dst ? dst.files.list(dst.arena, { prefix: dst.prefix, partials: true }) : { files: [] }]);
+/** What to move: SRC's final files (`srcListing`) not yet done, matched with DST's final and partial forms (`dstListing`, with partials). */
+async function plan(src: Endpoint, srcListing: Promise<Listing>, dst: Endpoint | undefined, dstListing: Promise<Listing>, done: Set<string>): Promise<Plan> {
+  const [srcList, dstList] = await Promise.all([srcListing, dstListing]);
   const finals = new Map<string, FileEntry>();
   const partials = new Map<string, FileEntry>();
   for (const f of dstList.files) (f.partial ? partials : finals).set(f.path, f);
-  // One end inside the other that the probe cannot see (a read-only SRC,
-  // such as a read-only bind mount of a directory inside DST, takes no
-  // probe): DST's files are then SRC's under other names, found by inode,
-  // size and mtime. (Hard links share all three: each version keeps all its
-  // names.)
+  // One end inside the other that the probe missed (a network file system
+  // that answers from names it cached, such as an rclone mount): DST's
+  // files are then SRC's under other names, found by inode, size and mtime.
+  // (Hard links share all three: each version keeps all its names.)
   const srcByVersion = new Map<string, ArenaPath[]>();
   if (mayAlias(src, dst)) {
     for (const e of srcList.files) {

@@ -38,6 +38,8 @@ export async function startSshd(dir: string): Promise<Sshd> {
       'PasswordAuthentication no',
       'KbdInteractiveAuthentication no',
       'LogLevel ERROR',
+      // For sshfs mounts of this machine's directories (a network file system in the tests).
+      'Subsystem sftp internal-sftp',
       `SetEnv PATH=${process.env.PATH} XDG_CACHE_HOME=${join(dir, 'cache')}`,
       '',
     ].join('\n'),
