@@ -119,7 +119,8 @@ export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
           return new Ahead(src.files, src.arena, left, { smallFile: SMALL_FILE, batchFiles: BATCH_FILES, batchBytes: BATCH_BYTES, cache: cacheUse(opts) });
         }, () => undefined);
         stopAhead = () => void aheadOf.then((a) => a?.stop());
-        [src, dst] = await Promise.all([connecting, connectingDst]).catch(async (err: unknown) => {
+        [src, dst] = await orAborted(Promise.all([connecting, connectingDst]), signal).catch(async (err: unknown) => {
+          if (signal.aborted) throw err;
           // A local end's own mistake (no such directory) is what to report,
           // not a remote end's failure that happened to come first.
           for (const [spec, end] of [[srcSpec, connecting], [dstSpec, connectingDst]] as const) {
@@ -484,6 +485,20 @@ async function pathUnder(dir: string, top: { dev: number; ino: number }): Promis
     if (st.dev === top.dev && st.ino === top.ino) return relativePath(at, real);
     if (at === dirname(at)) return undefined;
   }
+}
+
+/**
+ * `p`, or a rejection as soon as `signal` is aborted: an interrupt must not
+ * wait for a handshake that hangs (ssh2 gives up only after 20 s). What
+ * arrives later is closed on arrival (see `arrived` in runSync).
+ */
+function orAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const stop = () => reject(new RealizeError('network', 'interrupted while connecting'));
+    if (signal.aborted) return stop();
+    signal.addEventListener('abort', stop, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', stop));
+  });
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
 import { BIN_DIR } from '../helpers/run.js';
 import { startHousehold, type Household } from '../helpers/household.js';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
@@ -397,6 +398,25 @@ test('SIGINT: exit 20, the partial file kept and resumable', async () => {
   assert.ok(exists(join(src, 'f.bin')), 'source kept');
   const summary = run.events().find((e) => e.event === 'summary');
   assert.equal(summary?.interrupted, true);
+});
+
+test('SIGINT while a peer never finishes its handshake: exit 20 at once, not after the handshake gives up', async (t) => {
+  // Accepts and never says a word: ssh2 would wait 20 s for it.
+  const silent = createServer(() => {});
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  t.after(() => silent.close());
+  const port = (silent.address() as AddressInfo).port;
+  const config = join(dirname(h.laptopConfig), 'silent-peer.toml');
+  writeFileSync(config, readFileSync(h.laptopConfig, 'utf8').replace(/address = "127\.0\.0\.1:\d+"/, `address = "127.0.0.1:${port}"`));
+  const src = join(dir, 'silent-src');
+  makeTree(src, { 'a.txt': 'a' });
+  const run = spawnSync(['--config', config, src, 'nas:photos/silent']);
+  await new Promise((r) => setTimeout(r, 1000));
+  const sent = Date.now();
+  run.child.kill('SIGINT');
+  assert.equal(await run.exited, 20, run.output());
+  assert.ok(Date.now() - sent < 5000, `exited ${Date.now() - sent} ms after SIGINT`);
+  assert.ok(exists(join(src, 'a.txt')), 'source kept');
 });
 
 test('a destination file made, or changed, while its new copy was on its way: a conflict, both kept, nothing deleted', async () => {
