@@ -43,6 +43,8 @@ export interface ConnectOptions {
   create: boolean;
   /** The end's transport, already started (dial.ts); connect takes it over. */
   dialed?: DialedEnd;
+  /** Aborted (an interrupt, --max-duration): a transport still connecting is stopped (ssh killed: it may be asking for a password). */
+  signal?: AbortSignal;
 }
 
 export const LOCAL_ARENA = 'local';
@@ -55,14 +57,19 @@ export async function connect(spec: EndpointSpec, opts: ConnectOptions): Promise
   // The caller's dialed end is of this spec (runSync parses the same words).
   const end = opts.dialed ?? dialEnd(spec, opts.rsh, opts.remoteServe, opts.config);
   const where = spec.kind === 'ssh' ? spec.userHost : spec.peer;
+  let stop: () => void;
   if (end.kind === 'peer') {
     const conn = await end.conn;
     stream = conn.stream;
-    closeTransport = conn.close;
+    closeTransport = stop = conn.close;
   } else {
     const conn = await end.conn;
     stream = conn.stream;
     closeTransport = conn.close;
+    stop = () => {
+      conn.child.kill();
+      conn.close();
+    };
     describe = (e) => {
       const said = conn.stderr().split('\n').filter(Boolean).pop();
       if (said) return new RealizeError(e.code === 'protocol' ? 'protocol' : 'network', `${where}: ${said}`);
@@ -74,13 +81,19 @@ export async function connect(spec: EndpointSpec, opts: ConnectOptions): Promise
   }
   const session = new Session(throttle(stream, opts.throttleUp, opts.throttleDown), { hello: { peer: hostname(), arenas: [] } });
   let hello;
+  const onAbort = () => stop();
+  if (opts.signal?.aborted) onAbort();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     hello = await session.ready;
   } catch (err) {
+    if (opts.signal?.aborted) throw err;
     // Give ssh a moment to say why on stderr.
     await new Promise((r) => setTimeout(r, 200));
     closeTransport();
     throw describe(err as RealizeError);
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
   }
   const arena = spec.kind === 'peer' ? spec.arena : ROOT_ARENA;
   if (!hello.arenas.includes(arena)) {

@@ -6,9 +6,8 @@
 // own. So, before anything is written, DST takes empty files of random
 // names and SRC looks for them: one at DST's top, looked for at SRC's top
 // (one directory) and in every directory holding SRC's files (DST inside
-// SRC); and one in each directory of DST that holds SRC's first file under
-// the same name and size, looked for at SRC's top (SRC inside DST, as that
-// directory). SRC is never written. Probes are named like partial files,
+// SRC); and one in each directory of DST that holds files by SRC's names,
+// looked for at SRC's top (SRC inside DST, as that directory). SRC is never written. Probes are named like partial files,
 // which no listing, history or log shows, and removed at once.
 import { randomBytes } from 'node:crypto';
 import { RealizeError, toRealizeError } from '../model/errors.js';
@@ -28,28 +27,32 @@ const PER_CALL = 1000;
  * holds, and DST then might be SRC itself, read-only.
  */
 export async function refuseOneTree(src: Endpoint, dst: Endpoint, srcListing: Promise<Listing>, dstListing: Promise<Listing>): Promise<void> {
-  const made: ArenaPath[] = [];
+  // Every path a probe was asked for is removed after, made or not (a put that failed as a whole may have made some).
+  const asked: ArenaPath[] = [];
   const top = { dir: '', name: probeName() };
   try {
     // Made while both ends are listed (those calls are on their way already).
-    const [topMade] = await place(dst, [top]);
+    const [topMade] = await place(dst, [top], asked);
     if (topMade instanceof RealizeError) throw new RealizeError(topMade.code, `cannot write to ${dst.spec.text} (${topMade.message}); nothing done`);
-    made.push(topMade!);
     const [srcList, dstList] = await Promise.all([srcListing, dstListing]);
     const [s, d] = [src.spec.text, dst.spec.text];
-    const dirs = directoriesOf(src, srcList);
-    const inside = dirsHoldingFirst(src, srcList, dst, dstList).map((dir) => ({ dir, name: probeName() }));
-    const placed = await place(dst, inside);
-    made.push(...placed.filter((p): p is ArenaPath => typeof p === 'string'));
+    const inside = dirsLikeSrc(src, srcList, dst, dstList).map((dir) => ({ dir, name: probeName() }));
+    const placed = await place(dst, inside, asked);
+    // A directory of DST that SRC may be but that takes no probe: SRC's files might land on its own there.
+    const failed = placed.findIndex((p) => p instanceof RealizeError);
+    if (failed >= 0) {
+      const e = placed[failed] as RealizeError;
+      throw new RealizeError(e.code, `cannot write to ${d}'s ${inside[failed]!.dir}/ (${e.message}), which may be ${s}; nothing done`);
+    }
     const [dstInSrc, srcInDst] = await Promise.all([
-      findIn(src, dirs.map((dir) => ({ dir, name: top.name }))),
-      findIn(src, inside.filter((_, i) => typeof placed[i] === 'string').map((p) => ({ dir: '', name: p.name, of: p.dir }))),
+      findIn(src, directoriesOf(src, srcList).map((dir) => ({ dir, name: top.name }))),
+      findIn(src, inside.map((p) => ({ dir: '', name: p.name, of: p.dir }))),
     ]);
     if (dstInSrc?.dir === '') throw new RealizeError('usage', `${s} and ${d} are the same directory (a file made in one appeared in the other); nothing done`);
     if (dstInSrc) throw new RealizeError('usage', `${d} is inside ${s}, as its ${dstInSrc.dir}/ (a file made in one appeared there); nothing done`);
     if (srcInDst) throw new RealizeError('usage', `${s} is inside ${d}, as its ${srcInDst.of}/, and holds ${srcInDst.of}/: its files would land on its own; nothing done`);
   } finally {
-    await Promise.all(made.map((p) => dst.files.delete(dst.arena, p).catch(() => false)));
+    await Promise.all(asked.map((p) => dst.files.delete(dst.arena, p).catch(() => false)));
   }
 }
 
@@ -71,11 +74,12 @@ function pathAt(e: Endpoint, p: Probe): ArenaPath | undefined {
   return isValidPath(text) ? parsePath(text) : undefined;
 }
 
-/** Each probe made at DST: its path, or why not. */
-async function place(dst: Endpoint, probes: Probe[]): Promise<(ArenaPath | RealizeError)[]> {
+/** Each probe made at DST: its path, or why not; the paths asked for are added to `asked`. */
+async function place(dst: Endpoint, probes: Probe[], asked: ArenaPath[]): Promise<(ArenaPath | RealizeError)[]> {
   const paths = probes.map((p) => pathAt(dst, p));
   const out: (ArenaPath | RealizeError)[] = paths.map((p) => p ?? new RealizeError('path', 'too deep for a probe'));
   const todo = paths.flatMap((p, i) => (p ? [{ p, i }] : []));
+  asked.push(...todo.map(({ p }) => p));
   await Promise.all(
     chunks(todo).map(async (some) => {
       const put = dst.files.putMany(dst.arena, some.map(({ p }) => ({ path: p, data: Buffer.alloc(0), mtime: Date.now(), root: EMPTY_ROOT })));
@@ -131,18 +135,23 @@ function directoriesOf(src: Endpoint, listing: Listing): string[] {
 
 /**
  * The directories of DST, other than its top, that SRC may be (SRC inside
- * DST): those holding SRC's first file under its name, at its size, and
- * that SRC holds too (only then would its files land on its own).
+ * DST), among those SRC holds too (only there would its files land on its
+ * own): each under which DST holds files by SRC's names (its size or other
+ * files may look different from DST: a file being written, a mount inside
+ * SRC), those with most such files first, at most PER_CALL.
  */
-function dirsHoldingFirst(src: Endpoint, srcList: Listing, dst: Endpoint, dstList: Listing): string[] {
-  const first = srcList.files[0];
-  if (!first) return [];
-  const name = '/' + relative(src, first.path);
+function dirsLikeSrc(src: Endpoint, srcList: Listing, dst: Endpoint, dstList: Listing): string[] {
+  const names = new Set(srcList.files.map((f) => relative(src, f.path)));
   const held = new Set(directoriesOf(src, srcList));
-  return dstList.files.flatMap((g) => {
+  const seen = new Map<string, number>();
+  for (const g of dstList.files) {
+    if (g.partial) continue;
     const at = relative(dst, g.path);
-    if (g.partial || g.size !== first.size || !at.endsWith(name)) return [];
-    const dir = at.slice(0, -name.length);
-    return held.has(dir) ? [dir] : [];
-  });
+    // Each way of cutting DST's path into a directory and one of SRC's names.
+    for (let i = at.indexOf('/'); i > 0; i = at.indexOf('/', i + 1)) {
+      const dir = at.slice(0, i);
+      if (held.has(dir) && names.has(at.slice(i + 1))) seen.set(dir, (seen.get(dir) ?? 0) + 1);
+    }
+  }
+  return [...seen].sort((a, b) => b[1] - a[1]).slice(0, PER_CALL).map(([dir]) => dir);
 }

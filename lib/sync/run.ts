@@ -66,6 +66,8 @@ const SMALL_RANGES_IN_FLIGHT = 64;
 const COMMIT_BATCH = 1000;
 const COMMIT_DELAY_MS = 1000;
 const DELETES_IN_FLIGHT = 16;
+/** How long an interrupt waits for a probe on its way to remove its files (one round trip, unless the network hangs). */
+const PROBE_GRACE_MS = 2000;
 /** Files of one batch of held small files brought level at once when their contents differ. */
 const HELD_DIFFERING_AT_ONCE = 4;
 
@@ -87,13 +89,20 @@ export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
       let dst: Endpoint | undefined;
       let over = false;
       let stopAhead = () => {};
-      // Interrupted or out of time: drop the connections at once; what reached DST stays as partial files.
+      let probing: Promise<void> | undefined;
+      // Interrupted or out of time: drop the connections at once (what
+      // reached DST stays as partial files), once a probe on its way has
+      // removed its files, for a moment at most.
       const hangUp = () => {
-        src?.close();
-        dst?.close();
+        const close = () => {
+          src?.close();
+          dst?.close();
+        };
+        if (probing) void Promise.race([probing, new Promise((r) => setTimeout(r, PROBE_GRACE_MS).unref())]).then(close);
+        else close();
       };
       signal.addEventListener('abort', hangUp, { once: true });
-      const connectOpts = { config: opts.config, rsh: opts.rsh, remoteServe: opts.remoteServe, throttleUp: opts.throttleUp, throttleDown: opts.throttleDown };
+      const connectOpts = { config: opts.config, rsh: opts.rsh, remoteServe: opts.remoteServe, throttleUp: opts.throttleUp, throttleDown: opts.throttleDown, signal };
       try {
         // Both ends at once (two ssh handshakes overlap), SRC listed while
         // DST is still being reached; an end that connects after the other
@@ -136,7 +145,9 @@ export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
         // still on its way would be left behind.
         const dstListing = dst ? dst.files.list(dst.arena, { prefix: dst.prefix, partials: true }) : Promise.resolve<Listing>({ files: [], skipped: { symlinks: 0, special: 0, emptyDirs: 0 } });
         const probed = dst && !opts.dryRun ? refuseOneTree(src, dst, srcListing, dstListing) : undefined;
+        probing = probed?.then(() => {}, () => {});
         const [planned, refused] = await Promise.allSettled([plan(src, srcListing, dst, dstListing, done), probed]);
+        probing = undefined;
         if (refused.status === 'rejected') throw refused.reason;
         if (planned.status === 'rejected') throw planned.reason;
         const pending = planned.value;

@@ -136,6 +136,28 @@ test('SRC inside DST: refused where its files would land on its own (DST/sub is 
   assert.equal(readFileSync(join(dir, 'P', 'a.jpg'), 'utf8'), 'a');
 });
 
+test('SRC a bind mount of a directory inside DST, its first file on a mount of its own that DST does not see: refused, nothing written', { skip: process.getuid?.() !== 0 && 'needs root to mount' }, async () => {
+  const dir = tempDir();
+  const d = join(dir, 'D');
+  makeTree(d, { 'z/x': 'SRC x', 'z/z/x': 'SRC z/x', 'z/a': 'a', 'z/0/.keep': '' });
+  const before = b3sums(d);
+  const s = join(dir, 'S');
+  mkdirSync(s);
+  execFileSync('mount', ['--bind', join(d, 'z'), s]);
+  // Seen through S only: SRC's first file, 0/f, is nowhere under D.
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', join(s, '0')]);
+  try {
+    writeFileSync(join(s, '0', 'f'), 'only in S');
+    const r = await runBin('realize-sync', ['--copy', s, d]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /is inside .*, as its z\/, and holds z\/: its files would land on its own; nothing done/);
+  } finally {
+    execFileSync('umount', [join(s, '0')]);
+    execFileSync('umount', [s]);
+  }
+  assert.deepEqual(b3sums(d), before);
+});
+
 test('copies sharing inode numbers with their sources (two tmpfs count inodes alike), and hard links: neither taken for one file reached two ways', { skip: process.getuid?.() !== 0 && 'needs root to mount a tmpfs' }, async () => {
   const dir = tempDir();
   const [a, b] = [join(dir, 'A'), join(dir, 'B')];

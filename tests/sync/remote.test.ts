@@ -2,7 +2,7 @@
 // and HOST:PATH over a real OpenSSH sshd; interruptions and resumption.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync as spawnSyncProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
@@ -416,6 +416,18 @@ test('SIGINT while a peer never finishes its handshake: exit 20 at once, not aft
   run.child.kill('SIGINT');
   assert.equal(await run.exited, 20, run.output());
   assert.ok(Date.now() - sent < 5000, `exited ${Date.now() - sent} ms after SIGINT`);
+  assert.ok(exists(join(src, 'a.txt')), 'source kept');
+});
+
+test('--max-duration while ssh never answers (a password prompt, a hung login): exit 11, the ssh command stopped too', async () => {
+  const marker = `${300 + Math.floor(Math.random() * 1000)}.25`;
+  const rsh = join(dir, 'stuck-ssh.sh');
+  writeFileSync(rsh, `#!/bin/sh\nexec sleep ${marker}\n`, { mode: 0o755 });
+  const src = join(dir, 'stuck-src');
+  makeTree(src, { 'a.txt': 'a' });
+  const r = await syncJson(['-e', rsh, '--max-duration', '2s', src, `somewhere:${join(dir, 'stuck-dst')}`]);
+  assert.equal(r.status, 11, r.stderr);
+  await until(() => spawnSyncProcess('pgrep', ['-f', `sleep ${marker}`]).status === 1, 5000, 'the stuck ssh command to be gone');
   assert.ok(exists(join(src, 'a.txt')), 'source kept');
 });
 
