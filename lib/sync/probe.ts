@@ -7,8 +7,9 @@
 // names and SRC looks for them: one at DST's top, looked for at SRC's top
 // (one directory) and in every directory holding SRC's files (DST inside
 // SRC); and one in each directory of DST that holds files by SRC's names,
-// looked for at SRC's top (SRC inside DST, as that directory). SRC is never written. Probes are named like partial files,
-// which no listing, history or log shows, and removed at once.
+// looked for at SRC's top (SRC inside DST, as that directory). SRC is never
+// written. Probes are named like partial files, which no listing, history
+// or log shows, and removed at once.
 import { randomBytes } from 'node:crypto';
 import { RealizeError, toRealizeError } from '../model/errors.js';
 import { PROBE_PREFIX, isValidPath, parsePath, segments, type ArenaPath } from '../model/path.js';
@@ -68,7 +69,7 @@ function probeName(): string {
   return `${PROBE_PREFIX}${randomBytes(16).toString('hex')}.part`;
 }
 
-/** The arena path of `p` at `e`, if it makes one (a directory too deep for the name cannot be the other end's top). */
+/** The arena path of `p` at `e`, if it makes one (not in a directory too deep for the probe's name). */
 function pathAt(e: Endpoint, p: Probe): ArenaPath | undefined {
   const text = (e.prefix ? `${e.prefix}/` : '') + (p.dir ? `${p.dir}/${p.name}` : p.name);
   return isValidPath(text) ? parsePath(text) : undefined;
