@@ -35,7 +35,11 @@ export async function refuseOneTree(src: Endpoint, dst: Endpoint, srcListing: Pr
     // Made while both ends are listed (those calls are on their way already).
     const [topMade] = await place(dst, [top], asked);
     if (topMade instanceof RealizeError) throw new RealizeError(topMade.code, `cannot write to ${dst.spec.text} (${topMade.message}); nothing done`);
-    const [srcList, dstList] = await Promise.all([srcListing, dstListing]);
+    // SRC looks for DST's top while DST is still being listed.
+    const srcList = await srcListing;
+    const topFound = findIn(src, directoriesOf(src, srcList).map((dir) => ({ dir, name: top.name })));
+    topFound.catch(() => {});
+    const dstList = await dstListing;
     const [s, d] = [src.spec.text, dst.spec.text];
     const inside = dirsLikeSrc(src, srcList, dst, dstList).map((dir) => ({ dir, name: probeName() }));
     const placed = await place(dst, inside, asked);
@@ -45,10 +49,7 @@ export async function refuseOneTree(src: Endpoint, dst: Endpoint, srcListing: Pr
       const e = placed[failed] as RealizeError;
       throw new RealizeError(e.code, `cannot write to ${d}'s ${inside[failed]!.dir}/ (${e.message}), which may be ${s}; nothing done`);
     }
-    const [dstInSrc, srcInDst] = await Promise.all([
-      findIn(src, directoriesOf(src, srcList).map((dir) => ({ dir, name: top.name }))),
-      findIn(src, inside.map((p) => ({ dir: '', name: p.name, of: p.dir }))),
-    ]);
+    const [dstInSrc, srcInDst] = await Promise.all([topFound, findIn(src, inside.map((p) => ({ dir: '', name: p.name, of: p.dir })))]);
     if (dstInSrc?.dir === '') throw new RealizeError('usage', `${s} and ${d} are the same directory (a file made in one appeared in the other); nothing done`);
     if (dstInSrc) throw new RealizeError('usage', `${d} is inside ${s}, as its ${dstInSrc.dir}/ (a file made in one appeared there); nothing done`);
     if (srcInDst) throw new RealizeError('usage', `${s} is inside ${d}, as its ${srcInDst.of}/, and holds ${srcInDst.of}/: its files would land on its own; nothing done`);
