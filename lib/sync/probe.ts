@@ -11,6 +11,7 @@
 // written. Probes are named like partial files, which no listing, history
 // or log shows, and removed at once.
 import { randomBytes } from 'node:crypto';
+import { orAborted } from '../model/abort.js';
 import { RealizeError, toRealizeError } from '../model/errors.js';
 import { PROBE_PREFIX, isValidPath, parsePath, segments, type ArenaPath } from '../model/path.js';
 import type { Listing } from '../model/service.js';
@@ -27,7 +28,7 @@ const PER_CALL = 1000;
  * is refused too: a move would still delete sources whose content DST
  * holds, and DST then might be SRC itself, read-only.
  */
-export async function refuseOneTree(src: Endpoint, dst: Endpoint, srcListing: Promise<Listing>, dstListing: Promise<Listing>): Promise<void> {
+export async function refuseOneTree(src: Endpoint, dst: Endpoint, srcListing: Promise<Listing>, dstListing: Promise<Listing>, signal: AbortSignal): Promise<void> {
   // Every path a probe was asked for is removed after, made or not (a put that failed as a whole may have made some).
   const asked: ArenaPath[] = [];
   const top = { dir: '', name: probeName() };
@@ -36,26 +37,56 @@ export async function refuseOneTree(src: Endpoint, dst: Endpoint, srcListing: Pr
     const [topMade] = await place(dst, [top], asked);
     if (topMade instanceof RealizeError) throw new RealizeError(topMade.code, `cannot write to ${dst.spec.text} (${topMade.message}); nothing done`);
     // SRC looks for DST's top while DST is still being listed.
-    const srcList = await srcListing;
-    const topFound = findIn(src, directoriesOf(src, srcList).map((dir) => ({ dir, name: top.name })));
+    const srcList = await orAborted(srcListing, signal);
+    const srcDirs = directoriesOf(src, srcList);
+    const topFound = findIn(src, srcDirs.map((dir) => ({ dir, name: top.name })));
     topFound.catch(() => {});
-    const dstList = await dstListing;
+    const dstList = await orAborted(dstListing, signal);
     const [s, d] = [src.spec.text, dst.spec.text];
-    const inside = dirsLikeSrc(src, srcList, dst, dstList).map((dir) => ({ dir, name: probeName() }));
-    const placed = await place(dst, inside, asked);
-    // A directory of DST that SRC may be but that takes no probe: SRC's files might land on its own there.
-    const failed = placed.findIndex((p) => p instanceof RealizeError);
-    if (failed >= 0) {
-      const e = placed[failed] as RealizeError;
-      throw new RealizeError(e.code, `cannot write to ${d}'s ${inside[failed]!.dir}/ (${e.message}), which may be ${s}; nothing done`);
-    }
-    const [dstInSrc, srcInDst] = await Promise.all([topFound, findIn(src, inside.map((p) => ({ dir: '', name: p.name, of: p.dir })))]);
+    const inside = await probeInside(dst, dirsLikeSrc(src, srcList, srcDirs, dst, dstList), srcDirs, new Set(directoriesOf(dst, dstList)), asked);
+    const [dstInSrc, srcInDst] = await Promise.all([topFound, findIn(src, inside)]);
     if (dstInSrc?.dir === '') throw new RealizeError('usage', `${s} and ${d} are the same directory (a file made in one appeared in the other); nothing done`);
     if (dstInSrc) throw new RealizeError('usage', `${d} is inside ${s}, as its ${dstInSrc.dir}/ (a file made in one appeared there); nothing done`);
     if (srcInDst) throw new RealizeError('usage', `${s} is inside ${d}, as its ${srcInDst.of}/, and holds ${srcInDst.of}/: its files would land on its own; nothing done`);
   } finally {
     await Promise.all(asked.map((p) => dst.files.delete(dst.arena, p).catch(() => false)));
   }
+}
+
+/**
+ * Probes made in the DST directories that SRC may be (`candidates`), as SRC
+ * would see them: in the candidate itself, looked for at SRC's top. One
+ * that takes no probe (not writable) can still be SRC where files would be
+ * written: in its subdirectories that can, looked for in SRC's same
+ * subdirectories; those that DST holds are probed in turn. At most PER_CALL
+ * at each depth; past that the run is refused.
+ */
+async function probeInside(dst: Endpoint, candidates: string[], srcDirs: string[], dstDirs: Set<string>, asked: ArenaPath[]): Promise<Probe[]> {
+  const children = new Map<string, string[]>();
+  for (const dir of srcDirs) {
+    if (dir === '') continue;
+    const parent = dir.includes('/') ? dir.slice(0, dir.lastIndexOf('/')) : '';
+    const siblings = children.get(parent);
+    if (siblings) siblings.push(dir);
+    else children.set(parent, [dir]);
+  }
+  const made: Probe[] = [];
+  // Each: where in DST, and where SRC would show it.
+  let round = candidates.map((of) => ({ of, at: '' }));
+  while (round.length > 0) {
+    if (round.length > PER_CALL) throw new RealizeError('usage', `${dst.spec.text} has over ${PER_CALL} directories that may be SRC and take no probe; nothing done`);
+    const probes = round.map((c) => ({ dir: c.at ? `${c.of}/${c.at}` : c.of, name: probeName(), of: c.of, at: c.at }));
+    const placed = await place(dst, probes, asked);
+    const next: typeof round = [];
+    placed.forEach((p, i) => {
+      const c = probes[i]!;
+      if (!(p instanceof RealizeError)) return made.push({ dir: c.at, name: c.name, of: c.of });
+      if (p.code === 'network') throw p;
+      for (const sub of children.get(c.at) ?? []) if (dstDirs.has(`${c.of}/${sub}`)) next.push({ of: c.of, at: sub });
+    });
+    round = next;
+  }
+  return made;
 }
 
 interface Probe {
@@ -121,11 +152,11 @@ function relative(e: Endpoint, path: ArenaPath): string {
   return e.prefix ? path.slice(e.prefix.length + 1) : path;
 }
 
-/** Every directory holding SRC's files, and each of their parents, relative to SRC's top: '' first. */
-function directoriesOf(src: Endpoint, listing: Listing): string[] {
+/** Every directory holding an end's files, and each of their parents, relative to its top: '' first. */
+function directoriesOf(e: Endpoint, listing: Listing): string[] {
   const dirs = new Set<string>(['']);
   for (const f of listing.files) {
-    const parts = segments(relative(src, f.path) as ArenaPath).slice(0, -1);
+    const parts = segments(relative(e, f.path) as ArenaPath).slice(0, -1);
     for (let n = parts.length; n > 0; n--) {
       const dir = parts.slice(0, n).join('/');
       if (dirs.has(dir)) break;
@@ -142,15 +173,24 @@ function directoriesOf(src: Endpoint, listing: Listing): string[] {
  * files may look different from DST: a file being written, a mount inside
  * SRC), those with most such files first, at most PER_CALL.
  */
-function dirsLikeSrc(src: Endpoint, srcList: Listing, dst: Endpoint, dstList: Listing): string[] {
-  const names = new Set(srcList.files.map((f) => relative(src, f.path)));
-  const held = new Set(directoriesOf(src, srcList));
+function dirsLikeSrc(src: Endpoint, srcList: Listing, srcDirs: string[], dst: Endpoint, dstList: Listing): string[] {
+  const names = new Set<string>();
+  const tops = new Set<string>();
+  for (const f of srcList.files) {
+    const rel = relative(src, f.path);
+    names.add(rel);
+    tops.add(rel.split('/', 1)[0]!);
+  }
+  const held = new Set(srcDirs);
   const seen = new Map<string, number>();
   for (const g of dstList.files) {
     if (g.partial) continue;
     const at = relative(dst, g.path);
-    // Each way of cutting DST's path into a directory and one of SRC's names.
+    // Each way of cutting DST's path into a directory and one of SRC's
+    // names; most cuts fail at the first segment after them.
     for (let i = at.indexOf('/'); i > 0; i = at.indexOf('/', i + 1)) {
+      const end = at.indexOf('/', i + 1);
+      if (!tops.has(at.slice(i + 1, end < 0 ? undefined : end))) continue;
       const dir = at.slice(0, i);
       if (held.has(dir) && names.has(at.slice(i + 1))) seen.set(dir, (seen.get(dir) ?? 0) + 1);
     }

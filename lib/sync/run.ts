@@ -5,6 +5,7 @@
 import { realpath, stat } from 'node:fs/promises';
 import { dirname, relative as relativePath } from 'node:path';
 import type { Config } from '../config/index.js';
+import { orAborted, sleep } from '../model/abort.js';
 import { RealizeError, toRealizeError } from '../model/errors.js';
 import { joinPath, type ArenaPath } from '../model/path.js';
 import { sameVersion, versionKey, type CacheUse, type FileEntry, type FileHashes, type Listing } from '../model/service.js';
@@ -102,7 +103,9 @@ export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
         else close();
       };
       signal.addEventListener('abort', hangUp, { once: true });
-      const connectOpts = { config: opts.config, rsh: opts.rsh, remoteServe: opts.remoteServe, throttleUp: opts.throttleUp, throttleDown: opts.throttleDown, signal };
+      // Ended with the attempt, however it ends: an end still connecting then has its ssh stopped (it may be asking for a password).
+      const attemptOver = new AbortController();
+      const connectOpts = { config: opts.config, rsh: opts.rsh, remoteServe: opts.remoteServe, throttleUp: opts.throttleUp, throttleDown: opts.throttleDown, signal: AbortSignal.any([signal, attemptOver.signal]) };
       try {
         // Both ends at once (two ssh handshakes overlap), SRC listed while
         // DST is still being reached; an end that connects after the other
@@ -144,9 +147,9 @@ export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
         // run writes nothing. Both settle before the ends may close: a probe
         // still on its way would be left behind.
         const dstListing = dst ? dst.files.list(dst.arena, { prefix: dst.prefix, partials: true }) : Promise.resolve<Listing>({ files: [], skipped: { symlinks: 0, special: 0, emptyDirs: 0 } });
-        const probed = dst && !opts.dryRun ? refuseOneTree(src, dst, srcListing, dstListing) : undefined;
+        const probed = dst && !opts.dryRun ? refuseOneTree(src, dst, srcListing, dstListing, signal) : undefined;
         probing = probed?.then(() => {}, () => {});
-        const [planned, refused] = await Promise.allSettled([plan(src, srcListing, dst, dstListing, done), probed]);
+        const [planned, refused] = await orAborted(Promise.allSettled([plan(src, srcListing, dst, dstListing, done), probed]), signal);
         probing = undefined;
         if (refused.status === 'rejected') throw refused.reason;
         if (planned.status === 'rejected') throw planned.reason;
@@ -180,6 +183,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
         await sleep(delay, opts.signal);
         if (opts.signal.aborted) break;
       } finally {
+        attemptOver.abort();
         stopAhead();
         over = true;
         signal.removeEventListener('abort', hangUp);
@@ -498,26 +502,3 @@ async function pathUnder(dir: string, top: { dev: number; ino: number }): Promis
   }
 }
 
-/**
- * `p`, or a rejection as soon as `signal` is aborted: an interrupt must not
- * wait for a handshake that hangs (ssh2 gives up only after 20 s). What
- * arrives later is closed on arrival (see `arrived` in runSync).
- */
-function orAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const stop = () => reject(new RealizeError('network', 'interrupted while connecting'));
-    if (signal.aborted) return stop();
-    signal.addEventListener('abort', stop, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', stop));
-  });
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, Math.max(0, ms));
-    signal.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    }, { once: true });
-  });
-}

@@ -158,6 +158,24 @@ test('SRC a bind mount of a directory inside DST, its first file on a mount of i
   assert.deepEqual(b3sums(d), before);
 });
 
+test('a --copy run again where a read-only directory of DST holds files by SRC top-level names: not taken for SRC, done', { skip: process.getuid?.() !== 0 && 'needs root to bind-mount' }, async () => {
+  const dir = tempDir();
+  const [src, dst] = [join(dir, 'S'), join(dir, 'D')];
+  makeTree(src, { LICENSE: 'top', 'vendor/lib/LICENSE': 'lib', 'vendor/lib/code.go': 'code' });
+  assert.equal((await runBin('realize-sync', ['--copy', src, dst])).status, 0);
+  const lib = join(dst, 'vendor', 'lib');
+  execFileSync('mount', ['--bind', lib, lib]);
+  try {
+    execFileSync('mount', ['-o', 'remount,bind,ro', lib]);
+    const r = await syncJson(['--copy', src, dst]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.summary!.files_ok, 3);
+  } finally {
+    execFileSync('umount', [lib]);
+  }
+  assert.deepEqual(b3sums(dst), b3sums(src));
+});
+
 test('copies sharing inode numbers with their sources (two tmpfs count inodes alike), and hard links: neither taken for one file reached two ways', { skip: process.getuid?.() !== 0 && 'needs root to mount a tmpfs' }, async () => {
   const dir = tempDir();
   const [a, b] = [join(dir, 'A'), join(dir, 'B')];

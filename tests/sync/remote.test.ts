@@ -419,16 +419,22 @@ test('SIGINT while a peer never finishes its handshake: exit 20 at once, not aft
   assert.ok(exists(join(src, 'a.txt')), 'source kept');
 });
 
-test('--max-duration while ssh never answers (a password prompt, a hung login): exit 11, the ssh command stopped too', async () => {
+test('--max-duration, or a failing SRC, while ssh never answers (a password prompt, a hung login): the ssh command stopped too', async () => {
   const marker = `${300 + Math.floor(Math.random() * 1000)}.25`;
   const rsh = join(dir, 'stuck-ssh.sh');
   writeFileSync(rsh, `#!/bin/sh\nexec sleep ${marker}\n`, { mode: 0o755 });
   const src = join(dir, 'stuck-src');
   makeTree(src, { 'a.txt': 'a' });
+  const gone = () => until(() => spawnSyncProcess('pgrep', ['-f', `sleep ${marker}`]).status === 1, 5000, 'the stuck ssh command to be gone');
   const r = await syncJson(['-e', rsh, '--max-duration', '2s', src, `somewhere:${join(dir, 'stuck-dst')}`]);
   assert.equal(r.status, 11, r.stderr);
-  await until(() => spawnSyncProcess('pgrep', ['-f', `sleep ${marker}`]).status === 1, 5000, 'the stuck ssh command to be gone');
+  await gone();
   assert.ok(exists(join(src, 'a.txt')), 'source kept');
+  // The run failing for another reason (no such SRC) while ssh is stuck: ssh stopped as well.
+  const bad = await syncJson(['-e', rsh, join(dir, 'no-such-src'), `somewhere:${join(dir, 'stuck-dst')}`]);
+  assert.equal(bad.status, 1, bad.stderr);
+  assert.match(bad.stderr, /no such directory/);
+  await gone();
 });
 
 test('a destination file made, or changed, while its new copy was on its way: a conflict, both kept, nothing deleted', async () => {
