@@ -22,6 +22,7 @@ const native = load();
 const NATIVE_ERRORS: [RegExp, ErrorCode][] = [
   [/\(os error 2\)/, 'not_found'],
   [/\(os error (28|122)\)/, 'no_space'],
+  [/\(os error (1|13|30)\)/, 'denied'],
   [/since it was listed|appeared at the destination|(shrank|changed) while it was being read/, 'conflict'],
   [/does not match its BLAKE3|changed since its signature/, 'verify'],
   [/^invalid (signature|delta)|more than the \d+ allowed|not 64 hex digits/, 'protocol'],

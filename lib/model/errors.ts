@@ -10,6 +10,7 @@ export const ERROR_CODES = [
   'path', // a path or range refused by validation
   'not_found', // file or arena absent
   'io', // disk error
+  'denied', // permission denied, read-only file system
   'no_space', // destination disk full
   'conflict', // both sides changed
   'verify', // a hash did not match
@@ -43,6 +44,9 @@ const NODE_ERRNO: Record<string, ErrorCode> = {
   ENOSPC: 'no_space',
   EDQUOT: 'no_space',
   ENOENT: 'not_found',
+  EACCES: 'denied',
+  EPERM: 'denied',
+  EROFS: 'denied',
   ECONNREFUSED: 'network',
   ECONNRESET: 'network',
   EPIPE: 'network',

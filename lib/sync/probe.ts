@@ -56,9 +56,10 @@ export async function refuseOneTree(src: Endpoint, dst: Endpoint, srcListing: Pr
 /**
  * Probes made in the DST directories that SRC may be (`candidates`), as SRC
  * would see them: in the candidate itself, looked for at SRC's top. One
- * that takes no probe (not writable) can still be SRC where files would be
- * written: in its subdirectories that can, looked for in SRC's same
- * subdirectories; those that DST holds are probed in turn. At most PER_CALL
+ * that takes no probe because nothing may be written there (permission, a
+ * read-only mount) or its path is too deep can still be SRC where files
+ * would be written: in its subdirectories, looked for in SRC's same ones
+ * (those DST holds are probed in turn). Any other failure refuses the run. At most PER_CALL
  * at each depth; past that the run is refused.
  */
 async function probeInside(dst: Endpoint, candidates: string[], srcDirs: string[], dstDirs: Set<string>, asked: ArenaPath[]): Promise<Probe[]> {
@@ -81,7 +82,8 @@ async function probeInside(dst: Endpoint, candidates: string[], srcDirs: string[
     placed.forEach((p, i) => {
       const c = probes[i]!;
       if (!(p instanceof RealizeError)) return made.push({ dir: c.at, name: c.name, of: c.of });
-      if (p.code === 'network') throw p;
+      // Only where nothing may be written (read-only, not ours) can files not land: any other failure (a full disk may free up) refuses.
+      if (p.code !== 'denied' && p.code !== 'path') throw new RealizeError(p.code, `cannot write to ${dst.spec.text}'s ${c.dir}/ (${p.message}), which may be SRC; nothing done`);
       for (const sub of children.get(c.at) ?? []) if (dstDirs.has(`${c.of}/${sub}`)) next.push({ of: c.of, at: sub });
     });
     round = next;

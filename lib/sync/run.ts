@@ -94,12 +94,14 @@ export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
       // Interrupted or out of time: drop the connections at once (what
       // reached DST stays as partial files), once a probe on its way has
       // removed its files, for a moment at most.
+      const probeDone = () => (probing ? Promise.race([probing, new Promise((r) => setTimeout(r, PROBE_GRACE_MS).unref())]) : undefined);
       const hangUp = () => {
         const close = () => {
           src?.close();
           dst?.close();
         };
-        if (probing) void Promise.race([probing, new Promise((r) => setTimeout(r, PROBE_GRACE_MS).unref())]).then(close);
+        const waiting = probeDone();
+        if (waiting) void waiting.then(close);
         else close();
       };
       signal.addEventListener('abort', hangUp, { once: true });
@@ -150,7 +152,6 @@ export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
         const probed = dst && !opts.dryRun ? refuseOneTree(src, dst, srcListing, dstListing, signal) : undefined;
         probing = probed?.then(() => {}, () => {});
         const [planned, refused] = await orAborted(Promise.allSettled([plan(src, srcListing, dst, dstListing, done), probed]), signal);
-        probing = undefined;
         if (refused.status === 'rejected') throw refused.reason;
         if (planned.status === 'rejected') throw planned.reason;
         const pending = planned.value;
@@ -183,6 +184,8 @@ export async function runSync(opts: SyncOptions): Promise<SyncStatus> {
         await sleep(delay, opts.signal);
         if (opts.signal.aborted) break;
       } finally {
+        // An interrupt cut the wait for the probe short, not the probe's removal of its files.
+        await probeDone();
         attemptOver.abort();
         stopAhead();
         over = true;

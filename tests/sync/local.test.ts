@@ -176,6 +176,35 @@ test('a --copy run again where a read-only directory of DST holds files by SRC t
   assert.deepEqual(b3sums(dst), b3sums(src));
 });
 
+test('SRC a bind mount of a full directory inside DST (no inode left for a probe): refused, not passed over', { skip: process.getuid?.() !== 0 && 'needs root to mount' }, async () => {
+  const dir = tempDir();
+  const d = join(dir, 'D');
+  const of = join(d, 'of');
+  mkdirSync(of, { recursive: true });
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,nr_inodes=16', 'tmpfs', of]);
+  const s = join(dir, 'S');
+  mkdirSync(s);
+  try {
+    makeTree(of, { 'a.txt': 'SRC a', 'of/a.txt': 'SRC of/a' });
+    // Every inode used: no probe can be made there, though space may free up later in a move.
+    for (let i = 0; ; i++) {
+      try {
+        writeFileSync(join(of, `fill${i}`), '');
+      } catch {
+        break;
+      }
+    }
+    execFileSync('mount', ['--bind', of, s]);
+    const r = await runBin('realize-sync', ['--copy', s, d]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /cannot write to .*'s of\/ .*no space left on device.*which may be SRC; nothing done/i);
+    assert.equal(readFileSync(join(of, 'a.txt'), 'utf8'), 'SRC a');
+  } finally {
+    execFileSync('umount', [s]);
+    execFileSync('umount', [of]);
+  }
+});
+
 test('copies sharing inode numbers with their sources (two tmpfs count inodes alike), and hard links: neither taken for one file reached two ways', { skip: process.getuid?.() !== 0 && 'needs root to mount a tmpfs' }, async () => {
   const dir = tempDir();
   const [a, b] = [join(dir, 'A'), join(dir, 'B')];
