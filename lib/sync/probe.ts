@@ -59,8 +59,8 @@ export async function refuseOneTree(src: Endpoint, dst: Endpoint, srcListing: Pr
  * that takes no probe because nothing may be written there (permission, a
  * read-only mount) or its path is too deep can still be SRC where files
  * would be written: in its subdirectories, looked for in SRC's same ones
- * (those DST holds are probed in turn). Any other failure refuses the run. At most PER_CALL
- * at each depth; past that the run is refused.
+ * (those DST holds are probed in turn). Any other failure refuses the run,
+ * as do over PER_CALL probes at one depth.
  */
 async function probeInside(dst: Endpoint, candidates: string[], srcDirs: string[], dstDirs: Set<string>, asked: ArenaPath[]): Promise<Probe[]> {
   const children = new Map<string, string[]>();
@@ -95,7 +95,7 @@ interface Probe {
   /** Directory relative to the end's top. */
   dir: string;
   name: string;
-  /** For a probe looked for at SRC's top: the directory of DST it was made in. */
+  /** For a probe of SRC inside DST: the DST directory that may be SRC. */
   of?: string;
 }
 
