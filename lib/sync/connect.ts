@@ -49,6 +49,11 @@ export interface ConnectOptions {
 
 export const LOCAL_ARENA = 'local';
 
+/** A path of an end's arena relative to its SUBDIR (its top): how SRC's files are known across attempts and in events, and how the two ends' paths compare. */
+export function relative(e: Endpoint, path: ArenaPath): string {
+  return e.prefix ? path.slice(e.prefix.length + 1) : path;
+}
+
 export async function connect(spec: EndpointSpec, opts: ConnectOptions): Promise<Endpoint> {
   if (spec.kind === 'local') return openLocal(spec, opts.create);
   let stream: Duplex;

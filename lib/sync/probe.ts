@@ -15,7 +15,7 @@ import { orAborted } from '../model/abort.js';
 import { RealizeError, toRealizeError } from '../model/errors.js';
 import { PROBE_PREFIX, isValidPath, parsePath, segments, type ArenaPath } from '../model/path.js';
 import type { Listing } from '../model/service.js';
-import type { Endpoint } from './connect.js';
+import { relative, type Endpoint } from './connect.js';
 
 /** BLAKE3 of no bytes (what `b3sum /dev/null` prints): a probe is empty. */
 const EMPTY_ROOT = 'af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262';
@@ -147,11 +147,6 @@ function chunks<T>(items: T[]): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += PER_CALL) out.push(items.slice(i, i + PER_CALL));
   return out;
-}
-
-/** A path of `e`'s arena relative to `e`'s top. */
-function relative(e: Endpoint, path: ArenaPath): string {
-  return e.prefix ? path.slice(e.prefix.length + 1) : path;
 }
 
 /** Every directory holding an end's files, and each of their parents, relative to its top: '' first. */

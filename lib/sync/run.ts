@@ -9,7 +9,7 @@ import { orAborted, sleep } from '../model/abort.js';
 import { RealizeError, toRealizeError } from '../model/errors.js';
 import { joinPath, type ArenaPath } from '../model/path.js';
 import { sameVersion, versionKey, type CacheUse, type FileEntry, type FileHashes, type Listing } from '../model/service.js';
-import { connect, type ConnectOptions, type Endpoint } from './connect.js';
+import { connect, relative, type ConnectOptions, type Endpoint } from './connect.js';
 import type { Dialed } from './dial.js';
 import { parseEndpoints, type EndpointSpec } from './endpoint.js';
 import type { Emit, FileAction } from './events.js';
@@ -232,11 +232,6 @@ interface Plan {
 async function connectDestination(spec: EndpointSpec, opts: Omit<ConnectOptions, 'create'>, dryRun: boolean): Promise<Endpoint | undefined> {
   if (dryRun && spec.kind === 'local' && !(await stat(spec.dir).catch(() => undefined))) return undefined;
   return connect(spec, { ...opts, create: !dryRun });
-}
-
-/** A path of SRC's arena relative to SRC's SUBDIR: how a file is known across attempts and in events. */
-function relative(src: Endpoint, path: ArenaPath): string {
-  return src.prefix ? path.slice(src.prefix.length + 1) : path;
 }
 
 /** What to move: SRC's final files (`srcListing`) not yet done, matched with DST's final and partial forms (`dstListing`, with partials). */
@@ -466,8 +461,8 @@ function cacheUse(opts: Pick<SyncOptions, 'copy' | 'rehash'>): CacheUse | undefi
 
 /**
  * Whether SRC and DST may be one tree reached two ways that neither the
- * directory checks nor the probe saw: both on one machine (as their host names say), not
- * both local (those are compared by device and inode). Then a file of one
+ * directory checks nor the probe saw: both on one machine (as their host
+ * names say), not both local (those are compared by device and inode). Then a file of one
  * found at the other by inode, size and mtime is taken to be that very file;
  * across machines and file systems inode numbers repeat (tmpfs counts from
  * 1 on every mount), and a copy has its source's size and mtime.
